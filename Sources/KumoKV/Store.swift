@@ -1,0 +1,348 @@
+import CRocksDB
+import Foundation
+import Synchronization
+
+/// An open RocksDB database.
+///
+/// `Store` is safe to share between tasks and threads: RocksDB serialises writes internally and reads run
+/// concurrently. Point reads and writes are synchronous, because they complete in microseconds from the
+/// memtable or block cache; operations that can take seconds (open, flush, compaction, checkpoint,
+/// ingestion) are `async` and run on threads outside Swift's cooperative pool.
+///
+/// The database stays open until ``close()`` (or until the last reference goes away). Cursors, snapshots
+/// and change streams keep the store alive, and `close()` refuses to run while any are open, so no RocksDB
+/// object ever outlives the database it belongs to.
+public final class Store: @unchecked Sendable {
+    /// The database directory.
+    public let path: String
+    /// The options the store was opened with.
+    public let options: StoreOptions
+
+    // `lock` guards `database`, `families` and `familyNames`. Reads and writes take the shared side;
+    // close and column family changes take the exclusive side.
+    private let lock = ReadWriteLock()
+    private var database: OpaquePointer?
+    private var families: [String: OpaquePointer] = [:]
+    private var familyNames: [UInt32: String] = [:]
+
+    private let rocksOptions: RocksOptions
+    /// Indexed by `sync * 2 + disableWAL`; RocksDB only reads these, so threads can share them.
+    private let writeOptionsTable: [RocksWriteOptions]
+    private let defaultReadOptions: OpaquePointer
+    /// Cursors, snapshots and change streams that hold RocksDB objects tied to this database.
+    private let openResources = Atomic<Int>(0)
+
+    /// Counts a cursor, snapshot or change stream that must be closed before the database is.
+    func resourceOpened() { openResources.add(1, ordering: .relaxed) }
+    func resourceClosed() { openResources.subtract(1, ordering: .releasing) }
+
+    /// Opens (or creates) the database at `path` on a thread outside the cooperative pool.
+    ///
+    /// - Throws: ``KVError`` with code `.notADirectory` when `path` is a file, `.notFound` when it does not
+    ///   exist and `createIfMissing` is off, `.locked` when another process has it open, `.corruption` when
+    ///   its files fail checks.
+    public static func open(at path: String, options: StoreOptions = StoreOptions()) async throws -> Store {
+        try await BlockingIO.run { try Store(path: path, options: options) }
+    }
+
+    /// Opens (or creates) the database at `path`, blocking the calling thread. Prefer ``open(at:options:)``
+    /// from async code.
+    public init(path: String, options: StoreOptions = StoreOptions()) throws {
+        self.path = path
+        self.options = options
+        rocksOptions = RocksOptions(options)
+        writeOptionsTable = [
+            RocksWriteOptions(WriteOptions(sync: false, disableWAL: false)),
+            RocksWriteOptions(WriteOptions(sync: false, disableWAL: true)),
+            RocksWriteOptions(WriteOptions(sync: true, disableWAL: false)),
+            RocksWriteOptions(WriteOptions(sync: true, disableWAL: true)),
+        ]
+        defaultReadOptions = rocksdb_readoptions_create()
+
+        try Store.checkDirectory(path, createIfMissing: options.createIfMissing)
+        var names = try Store.existingColumnFamilies(at: path, options: rocksOptions)
+        for name in ["default"] + options.columnFamilies where !names.contains(name) {
+            names.append(name)
+        }
+
+        let (db, handles) = try Store.openColumnFamilies(
+            at: path, names: names, options: rocksOptions, readOnly: false)
+        database = db
+        for (name, handle) in zip(names, handles) {
+            guard let handle else { continue }
+            families[name] = handle
+            familyNames[rocksdb_column_family_handle_get_id(handle)] = name
+        }
+    }
+
+    deinit {
+        try? close()
+        rocksdb_readoptions_destroy(defaultReadOptions)
+    }
+
+    /// Opens the database at `path` with the column families `names`; the caller owns the returned handles.
+    static func openColumnFamilies(
+        at path: String, names: [String], options: RocksOptions, readOnly: Bool
+    ) throws -> (OpaquePointer, [OpaquePointer?]) {
+        var handles = [OpaquePointer?](repeating: nil, count: names.count)
+        let familyOptions = [OpaquePointer?](repeating: options.pointer, count: names.count)
+        let cNames = names.map { strdup($0) }
+        defer { cNames.forEach { free($0) } }
+        let db = try cNames.map { UnsafePointer($0) }.withUnsafeBufferPointer { namePointers in
+            try rocksCall("cannot open database at \(path)") { error in
+                if readOnly {
+                    rocksdb_open_for_read_only_column_families(
+                        options.pointer, path, Int32(names.count), namePointers.baseAddress, familyOptions,
+                        &handles, 0, error)
+                } else {
+                    rocksdb_open_column_families(
+                        options.pointer, path, Int32(names.count), namePointers.baseAddress, familyOptions,
+                        &handles, error)
+                }
+            }
+        }
+        guard let db else { throw KVError(.other, "cannot open database at \(path): RocksDB returned no handle") }
+        return (db, handles)
+    }
+
+    private static func checkDirectory(_ path: String, createIfMissing: Bool) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue {
+                throw KVError(.notADirectory, "cannot open database at \(path): it is a file, not a directory")
+            }
+        } else if !createIfMissing {
+            throw KVError(.notFound, "no database at \(path) (and createIfMissing is off)")
+        }
+    }
+
+    private static func existingColumnFamilies(at path: String, options: RocksOptions) throws -> [String] {
+        // A directory without CURRENT holds no database yet: it has only the default column family.
+        guard FileManager.default.fileExists(atPath: path + "/CURRENT") else { return [] }
+        var count = 0
+        let list = try rocksCall("cannot read the column families of \(path) (is CURRENT or MANIFEST damaged?)") {
+            rocksdb_list_column_families(options.pointer, path, &count, $0)
+        }
+        guard let list else { return [] }
+        defer { rocksdb_list_column_families_destroy(list, count) }
+        return (0..<count).compactMap { list[$0].map { String(cString: $0) } }
+    }
+
+    /// The column families of the database at `path`, without opening it.
+    public static func columnFamilies(at path: String) throws -> [String] {
+        try existingColumnFamilies(at: path, options: RocksOptions(StoreOptions()))
+    }
+
+    /// Closes the database: releases every column family handle and RocksDB's lock on the directory.
+    ///
+    /// Calling `close()` twice is harmless. Every other call on a closed store throws `.closed`.
+    /// - Throws: ``KVError`` `.busy` while cursors, snapshots or change streams are still open.
+    public func close() throws {
+        try lock.withWriteLock {
+            guard let db = database else { return }
+            let open = openResources.load(ordering: .acquiring)
+            guard open == 0 else {
+                throw KVError(.busy, "cannot close \(path): \(open) cursors, snapshots or change streams are still open")
+            }
+            for handle in families.values {
+                rocksdb_column_family_handle_destroy(handle)
+            }
+            families.removeAll()
+            rocksdb_close(db)
+            database = nil
+        }
+    }
+
+    /// Whether ``close()`` has run.
+    public var isClosed: Bool { lock.withReadLock { database == nil } }
+
+    // MARK: Access to the C handles
+
+    @inline(__always)
+    func withDatabase<T>(_ body: (OpaquePointer) throws -> T) throws -> T {
+        try lock.withReadLock {
+            guard let db = database else { throw closedError() }
+            return try body(db)
+        }
+    }
+
+    @inline(__always)
+    func withFamily<T>(_ family: ColumnFamily, _ body: (OpaquePointer, OpaquePointer) throws -> T) throws -> T {
+        try lock.withReadLock {
+            guard let db = database else { throw closedError() }
+            guard let handle = families[family.name] else { throw unknownFamilyError(family.name) }
+            return try body(db, handle)
+        }
+    }
+
+    func closedError() -> KVError {
+        KVError(.closed, "the store at \(path) is closed")
+    }
+
+    private func unknownFamilyError(_ name: String) -> KVError {
+        let known = families.keys.sorted().joined(separator: ", ")
+        return KVError(.unknownColumnFamily, "no column family named '\(name)' in \(path) (it has: \(known))")
+    }
+
+    /// The name of a column family id, including families dropped while this store was open.
+    func familyName(forID id: UInt32) -> String? {
+        lock.withReadLock { familyNames[id] }
+    }
+
+    @inline(__always)
+    func writeOptions(_ options: WriteOptions) -> OpaquePointer {
+        writeOptionsTable[(options.sync ? 2 : 0) + (options.disableWAL ? 1 : 0)].pointer
+    }
+
+    // MARK: Column families
+
+    /// The open column families, `default` first.
+    public var columnFamilies: [ColumnFamily] {
+        lock.withReadLock {
+            families.map { (name: $0.key, id: rocksdb_column_family_handle_get_id($0.value)) }
+                .sorted { $0.id < $1.id }
+                .map { ColumnFamily($0.name) }
+        }
+    }
+
+    /// Creates a column family.
+    /// - Throws: `.columnFamilyExists` if one of that name is open.
+    @discardableResult
+    public func createColumnFamily(_ name: String) throws -> ColumnFamily {
+        guard !name.isEmpty else { throw KVError(.invalidArgument, "a column family name cannot be empty") }
+        return try lock.withWriteLock {
+            guard let db = database else { throw closedError() }
+            guard families[name] == nil else {
+                throw KVError(.columnFamilyExists, "column family '\(name)' already exists in \(path)")
+            }
+            let handle = try rocksCall("cannot create column family '\(name)'") {
+                rocksdb_create_column_family(db, rocksOptions.pointer, name, $0)
+            }
+            guard let handle else { throw KVError(.other, "RocksDB returned no handle for column family '\(name)'") }
+            families[name] = handle
+            familyNames[rocksdb_column_family_handle_get_id(handle)] = name
+            return ColumnFamily(name)
+        }
+    }
+
+    /// Drops a column family and all its data.
+    /// - Throws: `.invalidArgument` for `default`, which RocksDB cannot drop; `.unknownColumnFamily`.
+    public func dropColumnFamily(_ family: ColumnFamily) throws {
+        guard family != .default else {
+            throw KVError(.invalidArgument, "the default column family cannot be dropped")
+        }
+        try lock.withWriteLock {
+            guard let db = database else { throw closedError() }
+            guard let handle = families[family.name] else { throw unknownFamilyError(family.name) }
+            try rocksCall("cannot drop column family '\(family.name)'") { rocksdb_drop_column_family(db, handle, $0) }
+            rocksdb_column_family_handle_destroy(handle)
+            families[family.name] = nil
+        }
+    }
+
+    // MARK: Point reads and writes
+
+    /// The value stored under `key`, or `nil` when there is none.
+    public func get(_ key: [UInt8], in family: ColumnFamily = .default, at snapshot: Snapshot? = nil) throws -> [UInt8]? {
+        try withFamily(family) { db, cf in
+            let readOptions = snapshot?.readOptions ?? defaultReadOptions
+            let slice = try key.withCChars { keyPointer, keyLength in
+                try rocksCall("get failed") { rocksdb_get_pinned_cf(db, readOptions, cf, keyPointer, keyLength, $0) }
+            }
+            guard let slice else { return nil }
+            defer { rocksdb_pinnableslice_destroy(slice) }
+            var length = 0
+            let value = rocksdb_pinnableslice_value(slice, &length)
+            return [UInt8](copying: value, length: length)
+        }
+    }
+
+    /// Stores `value` under `key`.
+    public func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default, options: WriteOptions = .default) throws {
+        try withFamily(family) { db, cf in
+            let writeOptions = writeOptions(options)
+            try key.withCChars { keyPointer, keyLength in
+                try value.withCChars { valuePointer, valueLength in
+                    try rocksCall("put failed") {
+                        rocksdb_put_cf(db, writeOptions, cf, keyPointer, keyLength, valuePointer, valueLength, $0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes `key`. Removing a key that does not exist is not an error.
+    public func delete(_ key: [UInt8], in family: ColumnFamily = .default, options: WriteOptions = .default) throws {
+        try withFamily(family) { db, cf in
+            let writeOptions = writeOptions(options)
+            try key.withCChars { keyPointer, keyLength in
+                try rocksCall("delete failed") { rocksdb_delete_cf(db, writeOptions, cf, keyPointer, keyLength, $0) }
+            }
+        }
+    }
+
+    /// Removes every key in `[start, end)`.
+    public func deleteRange(
+        from start: [UInt8], to end: [UInt8], in family: ColumnFamily = .default, options: WriteOptions = .default
+    ) throws {
+        guard start.lexicographicallyPrecedes(end) else {
+            throw KVError(.invalidArgument, "deleteRange needs start < end")
+        }
+        try withFamily(family) { db, cf in
+            let writeOptions = writeOptions(options)
+            try start.withCChars { startPointer, startLength in
+                try end.withCChars { endPointer, endLength in
+                    try rocksCall("deleteRange failed") {
+                        rocksdb_delete_range_cf(
+                            db, writeOptions, cf, startPointer, startLength, endPointer, endLength, $0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies every operation of `batch` atomically: all of them or none, across column families.
+    public func write(_ batch: WriteBatch, options: WriteOptions = .default) throws {
+        guard !batch.isEmpty else { return }
+        try lock.withReadLock {
+            guard let db = database else { throw closedError() }
+            var records: [WriteBatchFormat.Record] = []
+            records.reserveCapacity(batch.count)
+            var ids: [String: UInt32] = [:]
+            func id(_ family: ColumnFamily) throws -> UInt32 {
+                if let known = ids[family.name] { return known }
+                guard let handle = families[family.name] else { throw unknownFamilyError(family.name) }
+                let id = rocksdb_column_family_handle_get_id(handle)
+                ids[family.name] = id
+                return id
+            }
+            for operation in batch.operations {
+                switch operation {
+                case .put(let family, let key, let value):
+                    records.append(.init(columnFamilyID: try id(family), operation: .put, key: key, value: value))
+                case .delete(let family, let key):
+                    records.append(.init(columnFamilyID: try id(family), operation: .delete, key: key))
+                case .deleteRange(let family, let start, let end):
+                    records.append(.init(columnFamilyID: try id(family), operation: .deleteRange, key: start, endKey: end))
+                }
+            }
+            let rep = WriteBatchFormat.encode(records)
+            let writeBatch = rep.withCChars { rocksdb_writebatch_create_from($0, $1) }
+            defer { rocksdb_writebatch_destroy(writeBatch) }
+            try rocksCall("write of a \(batch.count)-operation batch failed") {
+                rocksdb_write(db, writeOptions(options), writeBatch, $0)
+            }
+        }
+    }
+
+    /// The sequence number of the most recent write.
+    public var latestSequenceNumber: UInt64 {
+        get throws { try withDatabase { rocksdb_get_latest_sequence_number($0) } }
+    }
+
+    /// Deletes the database at `path` and all its files. The database must not be open.
+    public static func destroy(at path: String) throws {
+        let options = RocksOptions(StoreOptions())
+        try rocksCall("cannot destroy database at \(path)") { rocksdb_destroy_db(options.pointer, path, $0) }
+    }
+}

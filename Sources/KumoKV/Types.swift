@@ -1,0 +1,143 @@
+/// A column family name. RocksDB keeps each column family in its own set of SST files and memtables.
+public struct ColumnFamily: Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let name: String
+
+    public init(_ name: String) { self.name = name }
+    public init(stringLiteral value: String) { self.name = value }
+
+    /// The column family every RocksDB database has.
+    public static let `default` = ColumnFamily("default")
+
+    public var description: String { name }
+}
+
+/// A key and its value, as read by a scan.
+public struct KeyValue: Hashable, Sendable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+
+    public init(key: [UInt8], value: [UInt8]) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A half-open key range `[lower, upper)` in RocksDB's byte-wise order. A `nil` bound is unbounded.
+public struct KeyRange: Hashable, Sendable {
+    public var lower: [UInt8]?
+    public var upper: [UInt8]?
+
+    public init(lower: [UInt8]? = nil, upper: [UInt8]? = nil) {
+        self.lower = lower
+        self.upper = upper
+    }
+
+    /// Every key.
+    public static let all = KeyRange()
+
+    /// Every key that starts with `prefix`.
+    public static func prefix(_ prefix: [UInt8]) -> KeyRange {
+        KeyRange(lower: prefix, upper: prefixSuccessor(prefix))
+    }
+
+    /// The smallest key greater than every key with this prefix, or `nil` when there is none (all 0xFF).
+    static func prefixSuccessor(_ prefix: [UInt8]) -> [UInt8]? {
+        var bytes = prefix
+        while let last = bytes.last {
+            if last < 0xFF {
+                bytes[bytes.count - 1] = last + 1
+                return bytes
+            }
+            bytes.removeLast()
+        }
+        return nil
+    }
+
+    /// Whether `key` lies in the range.
+    public func contains(_ key: [UInt8]) -> Bool {
+        if let lower, key.lexicographicallyPrecedes(lower) { return false }
+        if let upper, !key.lexicographicallyPrecedes(upper) { return false }
+        return true
+    }
+}
+
+/// One change read back from the write-ahead log by ``Store/changes(since:)``.
+public struct ChangeRecord: Hashable, Sendable {
+    public enum Operation: String, Sendable, Hashable, Codable {
+        case put
+        case delete
+        /// RocksDB's SingleDelete: removes a key written at most once since the last delete.
+        case singleDelete
+        /// Deletes every key in `[key, endKey)`.
+        case deleteRange
+        case merge
+        /// A value stored in a blob file (BlobDB); `value` holds RocksDB's blob index, not the value.
+        case blobIndex
+        /// A wide-column entity; `value` holds RocksDB's serialized columns.
+        case putEntity
+    }
+
+    /// The sequence number RocksDB assigned to this record.
+    public var sequenceNumber: UInt64
+    /// The column family's numeric id (0 is `default`).
+    public var columnFamilyID: UInt32
+    /// The column family's name, when the store knows the id (a dropped family's name may be unknown).
+    public var columnFamily: String?
+    public var operation: Operation
+    public var key: [UInt8]
+    /// The value of a put or merge.
+    public var value: [UInt8]?
+    /// The exclusive end of a range deletion.
+    public var endKey: [UInt8]?
+
+    public init(
+        sequenceNumber: UInt64,
+        columnFamilyID: UInt32,
+        columnFamily: String?,
+        operation: Operation,
+        key: [UInt8],
+        value: [UInt8]? = nil,
+        endKey: [UInt8]? = nil
+    ) {
+        self.sequenceNumber = sequenceNumber
+        self.columnFamilyID = columnFamilyID
+        self.columnFamily = columnFamily
+        self.operation = operation
+        self.key = key
+        self.value = value
+        self.endKey = endKey
+    }
+}
+
+/// A group of writes applied atomically, across any column families, by ``Store/write(_:options:)``.
+public struct WriteBatch: Sendable, Equatable {
+    enum Operation: Sendable, Equatable {
+        case put(ColumnFamily, key: [UInt8], value: [UInt8])
+        case delete(ColumnFamily, key: [UInt8])
+        case deleteRange(ColumnFamily, start: [UInt8], end: [UInt8])
+    }
+
+    private(set) var operations: [Operation] = []
+
+    public init() {}
+
+    public var count: Int { operations.count }
+    public var isEmpty: Bool { operations.isEmpty }
+
+    public mutating func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default) {
+        operations.append(.put(family, key: key, value: value))
+    }
+
+    public mutating func delete(_ key: [UInt8], in family: ColumnFamily = .default) {
+        operations.append(.delete(family, key: key))
+    }
+
+    /// Deletes every key in `[start, end)`.
+    public mutating func deleteRange(from start: [UInt8], to end: [UInt8], in family: ColumnFamily = .default) {
+        operations.append(.deleteRange(family, start: start, end: end))
+    }
+
+    public mutating func removeAll(keepingCapacity: Bool = false) {
+        operations.removeAll(keepingCapacity: keepingCapacity)
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import KumoKV
+
+struct KVPut: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "put", abstract: "Store a value under a key.")
+
+    @OptionGroup var store: StoreOptionsGroup
+    @Argument(help: "The key.") var key: String
+    @Argument(help: "The value.") var value: String
+    @Flag(help: "Wait until the write is on stable storage.") var sync = false
+
+    func run() async throws {
+        let db = try await store.open(create: true)
+        defer { try? db.close() }
+        try db.put(
+            try store.bytes(key, name: "key"), try store.bytes(value, name: "value"), in: store.family,
+            options: WriteOptions(sync: sync))
+        let sequence = try db.latestSequenceNumber
+        if store.json {
+            try printJSON(["ok": "true", "sequenceNumber": String(sequence)])
+        } else {
+            print("ok (sequence \(sequence))")
+        }
+    }
+}

@@ -43,7 +43,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KumoKVTests",
-            dependencies: ["KumoKV", "kumo"],
+            dependencies: ["KumoKV", "CRocksDB"],
             swiftSettings: strictSettings
         ),
     ],

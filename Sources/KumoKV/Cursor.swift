@@ -14,9 +14,11 @@ public final class Cursor: @unchecked Sendable {
     private let readOptions: OpaquePointer
     private let reverse: Bool
     private var started = false
+    /// RocksDB asserts if an iterator that ran off its range is moved again, so remember that it did.
+    private var exhausted = false
 
     init(store: Store, range: KeyRange, family: ColumnFamily, reverse: Bool, snapshot: Snapshot?) throws {
-        try snapshot?.checkLive()
+        try store.checkSnapshot(snapshot)
         self.store = store
         self.snapshot = snapshot
         self.reverse = reverse
@@ -41,6 +43,7 @@ public final class Cursor: @unchecked Sendable {
     /// - Throws: `.closed` after the cursor was closed; RocksDB's error (e.g. `.corruption`) if a read fails.
     public func next() throws -> KeyValue? {
         guard let iterator else { throw KVError(.closed, "the cursor is closed") }
+        if exhausted { return nil }
         if !started {
             started = true
             if reverse { rocksdb_iter_seek_to_last(iterator) } else { rocksdb_iter_seek_to_first(iterator) }
@@ -48,6 +51,7 @@ public final class Cursor: @unchecked Sendable {
             if reverse { rocksdb_iter_prev(iterator) } else { rocksdb_iter_next(iterator) }
         }
         guard rocksdb_iter_valid(iterator) != 0 else {
+            exhausted = true
             try rocksCall("iteration over \(store.path) failed") { rocksdb_iter_get_error(iterator, $0) }
             return nil
         }

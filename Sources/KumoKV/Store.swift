@@ -175,6 +175,14 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    func checkSnapshot(_ snapshot: Snapshot?) throws {
+        guard let snapshot else { return }
+        try snapshot.checkLive()
+        guard snapshot.store === self else {
+            throw KVError(.invalidArgument, "the snapshot belongs to the store at \(snapshot.store.path), not \(path)")
+        }
+    }
+
     func closedError() -> KVError {
         KVError(.closed, "the store at \(path) is closed")
     }
@@ -244,7 +252,8 @@ public final class Store: @unchecked Sendable {
 
     /// The value stored under `key`, or `nil` when there is none.
     public func get(_ key: [UInt8], in family: ColumnFamily = .default, at snapshot: Snapshot? = nil) throws -> [UInt8]? {
-        try withFamily(family) { db, cf in
+        try checkSnapshot(snapshot)
+        return try withFamily(family) { db, cf in
             let readOptions = snapshot?.readOptions ?? defaultReadOptions
             let slice = try key.withCChars { keyPointer, keyLength in
                 try rocksCall("get failed") { rocksdb_get_pinned_cf(db, readOptions, cf, keyPointer, keyLength, $0) }

@@ -294,6 +294,9 @@ final class BenchRunner {
         try closeStore()
         if FileManager.default.fileExists(atPath: config.db) {
             try Store.destroy(at: config.db)
+        }
+        // DestroyDB removes the directory only when nothing else is left in it.
+        if FileManager.default.fileExists(atPath: config.db) {
             try FileManager.default.removeItem(atPath: config.db)
         }
         let store = try Store(path: config.db, options: config.storeOptions)

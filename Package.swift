@@ -11,10 +11,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "KumoKV", targets: ["KumoKV"]),
+        .library(name: "AzureEmulator", targets: ["AzureEmulator"]),
         .executable(name: "kumo", targets: ["kumo"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -27,10 +33,23 @@ let package = Package(
             dependencies: ["CRocksDB"],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "AzureEmulator",
+            dependencies: [
+                "KumoKV",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "kumo",
             dependencies: [
                 "KumoKV",
+                "AzureEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -44,6 +63,11 @@ let package = Package(
         .testTarget(
             name: "KumoKVTests",
             dependencies: ["KumoKV", "CRocksDB"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AzureEmulatorTests",
+            dependencies: ["AzureEmulator"],
             swiftSettings: strictSettings
         ),
     ],

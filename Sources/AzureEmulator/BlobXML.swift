@@ -1,0 +1,91 @@
+import Foundation
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Builds the XML bodies of Blob service responses. Azure writes them without whitespace between
+/// elements, starting with a UTF-8 byte-order mark.
+struct XMLWriter {
+    private(set) var text = "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+
+    mutating func open(_ name: String, attributes: [(String, String)] = []) {
+        text += "<\(name)"
+        for (key, value) in attributes { text += " \(key)=\"\(Self.escape(value))\"" }
+        text += ">"
+    }
+
+    mutating func close(_ name: String) { text += "</\(name)>" }
+
+    /// An element with text content; `nil` writes an empty element (`<Name />`).
+    mutating func element(_ name: String, _ value: String?) {
+        if let value, !value.isEmpty {
+            text += "<\(name)>\(Self.escape(value))</\(name)>"
+        } else {
+            text += "<\(name) />"
+        }
+    }
+
+    mutating func element(_ name: String, _ body: (inout XMLWriter) -> Void) {
+        open(name)
+        body(&self)
+        close(name)
+    }
+
+    static func escape(_ value: String) -> String {
+        var out = ""
+        out.reserveCapacity(value.utf8.count)
+        for character in value.unicodeScalars {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+}
+
+/// The block list of a Put Block List request: which block to commit from where, in order.
+struct RequestedBlockList {
+    enum Source: String { case committed = "Committed", uncommitted = "Uncommitted", latest = "Latest" }
+    var blocks: [(source: Source, id: String)]
+
+    /// Parses `<BlockList><Latest>id</Latest>...</BlockList>`.
+    static func parse(_ data: Data) throws(BlobServiceError) -> RequestedBlockList {
+        let delegate = BlockListParser()
+        let parser = XMLParser(data: data)
+        parser.delegate = delegate
+        guard parser.parse(), delegate.sawRoot else { throw .invalidXML() }
+        if delegate.invalid { throw .invalidBlockList() }
+        return RequestedBlockList(blocks: delegate.blocks)
+    }
+
+    private final class BlockListParser: NSObject, XMLParserDelegate {
+        var blocks: [(source: Source, id: String)] = []
+        var sawRoot = false
+        var invalid = false
+        private var current: Source?
+        private var text = ""
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            if name == "BlockList" { sawRoot = true; return }
+            guard sawRoot else { invalid = true; return }
+            current = Source(rawValue: name)
+            if current == nil { invalid = true }
+            text = ""
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            if let source = current, name == source.rawValue {
+                blocks.append((source, text.trimmingCharacters(in: .whitespacesAndNewlines)))
+                current = nil
+            }
+        }
+    }
+}

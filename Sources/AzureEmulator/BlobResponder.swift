@@ -68,10 +68,9 @@ struct BlobResponder: HTTPResponder {
         let signed = SharedKeyVerifier.SignedRequest(
             method: request.method.rawValue, path: request.rawPath, query: request.query,
             headers: request.headers.map { ($0.name.rawName, $0.value) })
-        let stringToSign = SharedKeyVerifier.stringToSign(signed, account: account.name)
-        // The comparison is on the expected signature; neither signature is echoed back.
-        guard let expected = SharedKeyVerifier.signature(stringToSign, key: account.key), expected == signature else {
-            let shown = stringToSign.replacingOccurrences(of: "\n", with: "\\n")
+        // Neither the sent nor the expected signature is echoed back; only the string that was signed.
+        guard SharedKeyVerifier.isValid(signature: signature, for: signed, account: account.name, key: account.key) else {
+            let shown = SharedKeyVerifier.stringToSign(signed, account: account.name).replacingOccurrences(of: "\n", with: "\\n")
             throw .authenticationFailed(
                 "The MAC signature found in the HTTP request is not the same as any computed signature. Server used following string to sign: '\(shown)'.")
         }

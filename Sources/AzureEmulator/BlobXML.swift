@@ -59,7 +59,7 @@ struct RequestedBlockList {
         let delegate = BlockListParser()
         let parser = XMLParser(data: data)
         parser.delegate = delegate
-        guard parser.parse(), delegate.sawRoot else { throw .invalidXML() }
+        guard parser.parse(), delegate.sawRoot, delegate.closedRoot else { throw .invalidXML() }
         if delegate.invalid { throw .invalidBlockList() }
         return RequestedBlockList(blocks: delegate.blocks)
     }
@@ -67,6 +67,7 @@ struct RequestedBlockList {
     private final class BlockListParser: NSObject, XMLParserDelegate {
         var blocks: [(source: Source, id: String)] = []
         var sawRoot = false
+        var closedRoot = false
         var invalid = false
         private var current: Source?
         private var text = ""
@@ -82,6 +83,7 @@ struct RequestedBlockList {
         func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
 
         func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            if name == "BlockList" { closedRoot = true }
             if let source = current, name == source.rawValue {
                 blocks.append((source, text.trimmingCharacters(in: .whitespacesAndNewlines)))
                 current = nil

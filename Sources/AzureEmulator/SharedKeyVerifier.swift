@@ -15,8 +15,21 @@ enum SharedKeyVerifier {
         var headers: [(name: String, value: String)]
     }
 
+    /// Whether `signature` signs `request` with `key`.
+    ///
+    /// The documentation folds runs of whitespace in canonicalised header values, but Microsoft's SDKs sign
+    /// values as they are; both forms are accepted so either kind of client authenticates.
+    static func isValid(signature: String, for request: SignedRequest, account: String, key: String) -> Bool {
+        for fold in [true, false] {
+            if Self.signature(stringToSign(request, account: account, foldHeaderWhitespace: fold), key: key) == signature {
+                return true
+            }
+        }
+        return false
+    }
+
     /// The string-to-sign for `request` against `account`.
-    static func stringToSign(_ request: SignedRequest, account: String) -> String {
+    static func stringToSign(_ request: SignedRequest, account: String, foldHeaderWhitespace: Bool = true) -> String {
         func header(_ name: String) -> String {
             request.headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value ?? ""
         }
@@ -35,7 +48,7 @@ enum SharedKeyVerifier {
             .filter { $0.name.hasPrefix("x-ms-") }
             .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         for (name, value) in msHeaders {
-            parts += "\(name):\(foldWhitespace(value))\n"
+            parts += "\(name):\(foldHeaderWhitespace ? foldWhitespace(value) : value)\n"
         }
 
         parts += "/\(account)\(request.path)"

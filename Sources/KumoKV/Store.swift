@@ -23,6 +23,8 @@ public final class Store: @unchecked Sendable {
     private let lock = ReadWriteLock()
     private var database: OpaquePointer?
     private var families: [String: OpaquePointer] = [:]
+    /// The default family's handle, kept apart so the common case skips the dictionary lookup.
+    private var defaultFamily: OpaquePointer?
     private var familyNames: [UInt32: String] = [:]
 
     private let rocksOptions: RocksOptions
@@ -73,6 +75,7 @@ public final class Store: @unchecked Sendable {
             families[name] = handle
             familyNames[rocksdb_column_family_handle_get_id(handle)] = name
         }
+        defaultFamily = families[ColumnFamily.default.name]
     }
 
     deinit {
@@ -148,6 +151,7 @@ public final class Store: @unchecked Sendable {
                 rocksdb_column_family_handle_destroy(handle)
             }
             families.removeAll()
+            defaultFamily = nil
             rocksdb_close(db)
             database = nil
         }
@@ -170,6 +174,7 @@ public final class Store: @unchecked Sendable {
     func withFamily<T>(_ family: ColumnFamily, _ body: (OpaquePointer, OpaquePointer) throws -> T) throws -> T {
         try lock.withReadLock {
             guard let db = database else { throw closedError() }
+            if family.name == ColumnFamily.default.name, let defaultFamily { return try body(db, defaultFamily) }
             guard let handle = families[family.name] else { throw unknownFamilyError(family.name) }
             return try body(db, handle)
         }
@@ -315,27 +320,11 @@ public final class Store: @unchecked Sendable {
         guard !batch.isEmpty else { return }
         try lock.withReadLock {
             guard let db = database else { throw closedError() }
-            var records: [WriteBatchFormat.Record] = []
-            records.reserveCapacity(batch.count)
-            var ids: [String: UInt32] = [:]
-            func id(_ family: ColumnFamily) throws -> UInt32 {
-                if let known = ids[family.name] { return known }
+            let ids = try batch.families.map { family in
                 guard let handle = families[family.name] else { throw unknownFamilyError(family.name) }
-                let id = rocksdb_column_family_handle_get_id(handle)
-                ids[family.name] = id
-                return id
+                return rocksdb_column_family_handle_get_id(handle)
             }
-            for operation in batch.operations {
-                switch operation {
-                case .put(let family, let key, let value):
-                    records.append(.init(columnFamilyID: try id(family), operation: .put, key: key, value: value))
-                case .delete(let family, let key):
-                    records.append(.init(columnFamilyID: try id(family), operation: .delete, key: key))
-                case .deleteRange(let family, let start, let end):
-                    records.append(.init(columnFamilyID: try id(family), operation: .deleteRange, key: start, endKey: end))
-                }
-            }
-            let rep = WriteBatchFormat.encode(records)
+            let rep = batch.encoded(familyIDs: ids)
             let writeBatch = rep.withCChars { rocksdb_writebatch_create_from($0, $1) }
             defer { rocksdb_writebatch_destroy(writeBatch) }
             try rocksCall("write of a \(batch.count)-operation batch failed") {

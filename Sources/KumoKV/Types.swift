@@ -110,34 +110,93 @@ public struct ChangeRecord: Hashable, Sendable {
 }
 
 /// A group of writes applied atomically, across any column families, by ``Store/write(_:options:)``.
+///
+/// The batch is kept in RocksDB's own WriteBatch encoding as operations are added, so writing it costs one
+/// copy. Column families are named, not resolved, until the batch is written: the numeric id RocksDB wants
+/// after each non-default record's tag is inserted then.
 public struct WriteBatch: Sendable, Equatable {
-    enum Operation: Sendable, Equatable {
-        case put(ColumnFamily, key: [UInt8], value: [UInt8])
-        case delete(ColumnFamily, key: [UInt8])
-        case deleteRange(ColumnFamily, start: [UInt8], end: [UInt8])
+    /// RocksDB WriteBatch bytes, without the column family ids of non-default records.
+    private(set) var rep: [UInt8]
+    /// The non-default column families the batch names, in first-use order.
+    private(set) var families: [ColumnFamily] = []
+    /// Where each non-default record's column family id belongs in `rep` (just after its tag byte).
+    private(set) var familyInsertions: [(offset: Int, family: Int)] = []
+    public private(set) var count = 0
+
+    public init() {
+        rep = [UInt8](repeating: 0, count: WriteBatchFormat.headerSize)
     }
 
-    private(set) var operations: [Operation] = []
-
-    public init() {}
-
-    public var count: Int { operations.count }
-    public var isEmpty: Bool { operations.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     public mutating func put(_ key: [UInt8], _ value: [UInt8], in family: ColumnFamily = .default) {
-        operations.append(.put(family, key: key, value: value))
+        appendTag(family, defaultTag: .value, familyTag: .columnFamilyValue)
+        WriteBatchFormat.appendString(key, to: &rep)
+        WriteBatchFormat.appendString(value, to: &rep)
     }
 
     public mutating func delete(_ key: [UInt8], in family: ColumnFamily = .default) {
-        operations.append(.delete(family, key: key))
+        appendTag(family, defaultTag: .deletion, familyTag: .columnFamilyDeletion)
+        WriteBatchFormat.appendString(key, to: &rep)
     }
 
     /// Deletes every key in `[start, end)`.
     public mutating func deleteRange(from start: [UInt8], to end: [UInt8], in family: ColumnFamily = .default) {
-        operations.append(.deleteRange(family, start: start, end: end))
+        appendTag(family, defaultTag: .rangeDeletion, familyTag: .columnFamilyRangeDeletion)
+        WriteBatchFormat.appendString(start, to: &rep)
+        WriteBatchFormat.appendString(end, to: &rep)
     }
 
     public mutating func removeAll(keepingCapacity: Bool = false) {
-        operations.removeAll(keepingCapacity: keepingCapacity)
+        if keepingCapacity {
+            rep.removeLast(rep.count - WriteBatchFormat.headerSize)
+        } else {
+            rep = [UInt8](repeating: 0, count: WriteBatchFormat.headerSize)
+        }
+        families.removeAll(keepingCapacity: keepingCapacity)
+        familyInsertions.removeAll(keepingCapacity: keepingCapacity)
+        count = 0
+    }
+
+    private mutating func appendTag(_ family: ColumnFamily, defaultTag: WriteBatchFormat.Tag, familyTag: WriteBatchFormat.Tag) {
+        count += 1
+        if family.name == ColumnFamily.default.name {
+            rep.append(defaultTag.rawValue)
+            return
+        }
+        rep.append(familyTag.rawValue)
+        let index: Int
+        if let known = families.firstIndex(of: family) {
+            index = known
+        } else {
+            index = families.count
+            families.append(family)
+        }
+        familyInsertions.append((rep.count, index))
+    }
+
+    /// The complete RocksDB encoding, given the ids of ``families`` in the same order.
+    func encoded(familyIDs: [UInt32]) -> [UInt8] {
+        var out: [UInt8]
+        if familyInsertions.isEmpty {
+            out = rep
+        } else {
+            out = []
+            out.reserveCapacity(rep.count + familyInsertions.count * 5)
+            var copied = 0
+            for (offset, family) in familyInsertions {
+                out.append(contentsOf: rep[copied..<offset])
+                WriteBatchFormat.appendVarint32(familyIDs[family], to: &out)
+                copied = offset
+            }
+            out.append(contentsOf: rep[copied...])
+        }
+        out.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(count).littleEndian, toByteOffset: 8, as: UInt32.self) }
+        return out
+    }
+
+    public static func == (lhs: WriteBatch, rhs: WriteBatch) -> Bool {
+        lhs.rep == rhs.rep && lhs.families == rhs.families && lhs.count == rhs.count
+            && lhs.familyInsertions.elementsEqual(rhs.familyInsertions) { $0 == $1 }
     }
 }

@@ -109,5 +109,28 @@ struct WriteBatchFormatTests {
         // Without the trailing log-data record RocksDB's bytes and ours are the same.
         let withoutLogData = Array(rocksBytes.dropLast(1 + 1 + 4))
         #expect(WriteBatchFormat.encode(expected) == withoutLogData)
+
+        // The public WriteBatch builds the same bytes for the operations it offers.
+        let publicBatch = rocksdb_writebatch_create()
+        defer { rocksdb_writebatch_destroy(publicBatch) }
+        rocksdb_writebatch_put(publicBatch, "key", 3, "value", 5)
+        rocksdb_writebatch_put_cf(publicBatch, family, "k2", 2, longValue, longValue.count)
+        rocksdb_writebatch_delete_cf(publicBatch, family, "k3", 2)
+        rocksdb_writebatch_delete(publicBatch, "k4", 2)
+        rocksdb_writebatch_delete_range_cf(publicBatch, family, "a", 1, "b", 1)
+        rocksdb_writebatch_delete_range(publicBatch, "c", 1, "d", 1)
+        let publicData = rocksdb_writebatch_data(publicBatch, &length)
+        var kumoBatch = WriteBatch()
+        kumoBatch.put(Array("key".utf8), Array("value".utf8))
+        kumoBatch.put(Array("k2".utf8), [UInt8](repeating: 0x41, count: 300), in: "second")
+        kumoBatch.delete(Array("k3".utf8), in: "second")
+        kumoBatch.delete(Array("k4".utf8))
+        kumoBatch.deleteRange(from: Array("a".utf8), to: Array("b".utf8), in: "second")
+        kumoBatch.deleteRange(from: Array("c".utf8), to: Array("d".utf8))
+        #expect(kumoBatch.count == 6)
+        #expect(kumoBatch.encoded(familyIDs: [1]) == [UInt8](UnsafeRawBufferPointer(start: publicData, count: length)))
+        kumoBatch.removeAll(keepingCapacity: true)
+        #expect(kumoBatch.isEmpty)
+        #expect(kumoBatch.encoded(familyIDs: []) == [UInt8](repeating: 0, count: 12))
     }
 }

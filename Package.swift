@@ -11,6 +11,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "KumoKV", targets: ["KumoKV"]),
+        .library(name: "AzureCore", targets: ["AzureCore"]),
+        .library(name: "AzureStorageBlobs", targets: ["AzureStorageBlobs"]),
         .library(name: "AzureEmulator", targets: ["AzureEmulator"]),
         .executable(name: "kumo", targets: ["kumo"]),
     ],
@@ -21,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,6 +34,27 @@ let package = Package(
         .target(
             name: "KumoKV",
             dependencies: ["CRocksDB"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AzureCore",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AzureStorageBlobs",
+            dependencies: [
+                "AzureCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -63,6 +87,11 @@ let package = Package(
         .testTarget(
             name: "KumoKVTests",
             dependencies: ["KumoKV", "CRocksDB"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AzureStorageBlobsTests",
+            dependencies: ["AzureCore", "AzureStorageBlobs", "AzureEmulator"],
             swiftSettings: strictSettings
         ),
         .testTarget(

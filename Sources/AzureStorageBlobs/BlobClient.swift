@@ -1,0 +1,453 @@
+import AzureCore
+import Crypto
+import Foundation
+import NIOCore
+
+/// How uploads split and parallelise.
+public struct BlobUploadOptions: Sendable {
+    /// Content up to this size goes in one Put Blob request; larger content is staged in blocks.
+    /// Never above 256 MiB, so large files are always split.
+    public var singleUploadThreshold: Int = 32 << 20
+    /// Size of each staged block.
+    public var blockSize: Int = 8 << 20
+    /// Blocks in flight at once; memory use stays near `concurrency × blockSize`.
+    public var concurrency: Int = 8
+    public var httpHeaders = BlobHTTPHeaders()
+    public var metadata: [String: String] = [:]
+    public var conditions = BlobRequestConditions()
+    /// Called with the bytes sent so far.
+    public var progress: (@Sendable (Int64) -> Void)?
+
+    public init() {}
+
+    func validated() throws -> BlobUploadOptions {
+        guard blockSize > 0, blockSize <= 4000 << 20 else {
+            throw AzureError(.invalidArgument, "blockSize must be between 1 byte and 4000 MiB, not \(blockSize)")
+        }
+        guard concurrency > 0 else { throw AzureError(.invalidArgument, "concurrency must be at least 1, not \(concurrency)") }
+        var copy = self
+        copy.singleUploadThreshold = min(max(singleUploadThreshold, 0), 256 << 20)
+        return copy
+    }
+}
+
+/// How downloads split and parallelise.
+public struct BlobDownloadOptions: Sendable {
+    /// Size of each ranged GET.
+    public var chunkSize: Int = 8 << 20
+    public var concurrency: Int = 8
+    /// Check the downloaded bytes against the blob's stored MD5, when it has one.
+    public var validateMD5 = true
+    public var conditions = BlobRequestConditions()
+    public var progress: (@Sendable (Int64) -> Void)?
+
+    public init() {}
+}
+
+/// One blob: upload, download, properties, metadata, blocks, delete, leases.
+public struct BlobClient: Sendable {
+    public let url: RequestURL
+    public let containerName: String
+    public let name: String
+    let pipeline: BlobPipeline
+
+    init(url: RequestURL, containerName: String, name: String, pipeline: BlobPipeline) {
+        self.url = url
+        self.containerName = containerName
+        self.name = name
+        self.pipeline = pipeline
+    }
+
+    /// The same blob addressed at one version (accounts with versioning).
+    public func withVersion(_ versionID: String) -> BlobClient {
+        var url = self.url
+        url.setQuery("versionid", versionID)
+        return BlobClient(url: url, containerName: containerName, name: name, pipeline: pipeline)
+    }
+
+    public func leaseClient(leaseID: String? = nil) -> BlobLeaseClient {
+        BlobLeaseClient(url: url, isContainer: false, leaseID: leaseID ?? UUID().uuidString.lowercased(), pipeline: pipeline)
+    }
+
+    private func url(comp: String?, _ extra: [(String, String)] = []) -> RequestURL {
+        var url = self.url
+        url.setQuery("comp", comp)
+        for (name, value) in extra { url.setQuery(name, value) }
+        return url
+    }
+
+    // MARK: Upload
+
+    /// Uploads `data` as the blob's whole content, replacing any existing content unless conditions say not.
+    @discardableResult
+    public func upload(_ data: [UInt8], options: BlobUploadOptions = BlobUploadOptions()) async throws -> BlobWriteResult {
+        let options = try options.validated()
+        if data.count <= options.singleUploadThreshold {
+            let result = try await putBlob(ByteBuffer(bytes: data), options: options)
+            options.progress?(Int64(data.count))
+            return result
+        }
+        var offset = 0
+        return try await uploadInBlocks(options: options) {
+            guard offset < data.count else { return nil }
+            let end = min(offset + options.blockSize, data.count)
+            defer { offset = end }
+            return ByteBuffer(bytes: data[offset..<end])
+        }
+    }
+
+    /// Uploads the file at `path`, in blocks when it is larger than the single-upload threshold. The file is
+    /// read one block at a time, so memory stays bounded whatever its size.
+    @discardableResult
+    public func upload(fileAt path: String, options: BlobUploadOptions = BlobUploadOptions()) async throws -> BlobWriteResult {
+        let options = try options.validated()
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw AzureError(.invalidArgument, "cannot read \(path): no such file or no permission")
+        }
+        defer { try? handle.close() }
+        let size = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0)
+        if size <= options.singleUploadThreshold {
+            let data = try handle.readToEnd() ?? Data()
+            let result = try await putBlob(ByteBuffer(bytes: data), options: options)
+            options.progress?(Int64(data.count))
+            return result
+        }
+        return try await uploadInBlocks(options: options) {
+            let chunk = try handle.read(upToCount: options.blockSize) ?? Data()
+            return chunk.isEmpty ? nil : ByteBuffer(bytes: chunk)
+        }
+    }
+
+    private func putBlob(_ body: ByteBuffer, options: BlobUploadOptions) async throws -> BlobWriteResult {
+        var headers = HTTPHeaderFields()
+        headers["x-ms-blob-type"] = "BlockBlob"
+        let md5 = Data(Self.md5(body)).base64EncodedString()
+        headers["Content-MD5"] = md5
+        var httpHeaders = options.httpHeaders
+        if httpHeaders.contentMD5 == nil { httpHeaders.contentMD5 = Array(Data(base64Encoded: md5)!) }
+        httpHeaders.apply(to: &headers)
+        for (key, value) in options.metadata { headers["x-ms-meta-\(key)"] = value }
+        options.conditions.apply(to: &headers)
+        let response = try await pipeline.send(.put, url, headers: headers, body: body, expected: [201])
+        return BlobWriteResult(headers: response.headers)
+    }
+
+    /// Stages blocks from `nextBlock` with at most `concurrency` in flight, then commits them in order with
+    /// the MD5 of the whole content.
+    private func uploadInBlocks(
+        options: BlobUploadOptions, nextBlock: () throws -> ByteBuffer?
+    ) async throws -> BlobWriteResult {
+        var wholeMD5 = Insecure.MD5()
+        var ids: [String] = []
+        var sent: Int64 = 0
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var inFlight = 0
+            while let block = try nextBlock() {
+                block.withUnsafeReadableBytes { wholeMD5.update(bufferPointer: $0) }
+                let id = Self.blockID(ids.count)
+                ids.append(id)
+                if inFlight == options.concurrency {
+                    sent += Int64(try await group.next() ?? 0)
+                    options.progress?(sent)
+                    inFlight -= 1
+                }
+                group.addTask { try await stageBlock(id: id, data: block) }
+                inFlight += 1
+            }
+            while let done = try await group.next() {
+                sent += Int64(done)
+                options.progress?(sent)
+            }
+        }
+        var httpHeaders = options.httpHeaders
+        if httpHeaders.contentMD5 == nil { httpHeaders.contentMD5 = Array(wholeMD5.finalize()) }
+        return try await commitBlockList(ids, httpHeaders: httpHeaders, metadata: options.metadata, conditions: options.conditions)
+    }
+
+    /// Block ids of one fixed length, as Azure requires for the blocks of a blob.
+    static func blockID(_ index: Int) -> String {
+        let digits = String(index)
+        return Data(("kumo-block-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits).utf8)
+            .base64EncodedString()
+    }
+
+    /// Stages one block (Put Block) with its Content-MD5. Returns its size.
+    @discardableResult
+    public func stageBlock(id: String, data: ByteBuffer) async throws -> Int {
+        var headers = HTTPHeaderFields()
+        headers["Content-MD5"] = Data(Self.md5(data)).base64EncodedString()
+        _ = try await pipeline.send(.put, url(comp: "block", [("blockid", id)]), headers: headers, body: data, expected: [201])
+        return data.readableBytes
+    }
+
+    /// Commits `blockIDs`, in order, as the blob's content (Put Block List, each id as `Latest`).
+    @discardableResult
+    public func commitBlockList(
+        _ blockIDs: [String], httpHeaders: BlobHTTPHeaders = BlobHTTPHeaders(), metadata: [String: String] = [:],
+        conditions: BlobRequestConditions = BlobRequestConditions()
+    ) async throws -> BlobWriteResult {
+        var xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>"
+        for id in blockIDs { xml += "<Latest>\(id)</Latest>" }
+        xml += "</BlockList>"
+        var headers = HTTPHeaderFields()
+        headers["Content-Type"] = "application/xml"
+        httpHeaders.apply(to: &headers)
+        for (key, value) in metadata { headers["x-ms-meta-\(key)"] = value }
+        conditions.apply(to: &headers)
+        let response = try await pipeline.send(.put, url(comp: "blocklist"), headers: headers, body: ByteBuffer(string: xml), expected: [201])
+        return BlobWriteResult(headers: response.headers)
+    }
+
+    public enum BlockListType: String, Sendable { case committed, uncommitted, all }
+
+    public func blockList(_ type: BlockListType = .all) async throws -> BlockList {
+        let (xml, _) = try await pipeline.sendForXML(.get, url(comp: "blocklist", [("blocklisttype", type.rawValue)]))
+        func blocks(_ name: String) -> [BlockInfo] {
+            xml.child(name)?.children("Block").map {
+                BlockInfo(id: $0.value("Name") ?? "", size: $0.value("Size").flatMap(Int64.init) ?? 0)
+            } ?? []
+        }
+        return BlockList(committed: blocks("CommittedBlocks"), uncommitted: blocks("UncommittedBlocks"))
+    }
+
+    // MARK: Download
+
+    /// The whole blob in memory, checked against its stored MD5.
+    public func download(options: BlobDownloadOptions = BlobDownloadOptions()) async throws -> [UInt8] {
+        let sink = MemorySink()
+        let properties = try await download(to: sink, options: options)
+        let bytes = await sink.bytes
+        if options.validateMD5, let expected = properties.httpHeaders.contentMD5 {
+            try Self.checkMD5(Array(Insecure.MD5.hash(data: bytes)), expected: expected, what: "blob \(name)")
+        }
+        return bytes
+    }
+
+    /// Bytes `[offset, offset + length)` of the blob.
+    public func download(range offset: Int64, length: Int64, conditions: BlobRequestConditions = BlobRequestConditions()) async throws -> [UInt8] {
+        guard offset >= 0, length > 0 else { throw AzureError(.invalidArgument, "a range needs offset >= 0 and length > 0") }
+        var headers = HTTPHeaderFields()
+        headers["x-ms-range"] = "bytes=\(offset)-\(offset + length - 1)"
+        conditions.apply(to: &headers)
+        let response = try await pipeline.send(.get, url, headers: headers, expected: [200, 206])
+        let body = try await response.body.collect(upTo: Int(length) + 1)
+        return Array(body.readableBytesView)
+    }
+
+    /// Downloads the blob into the file at `path` (created or truncated) with parallel ranged GETs, streaming
+    /// each range to its place in the file; checks the stored MD5 afterwards.
+    @discardableResult
+    public func download(toFile path: String, options: BlobDownloadOptions = BlobDownloadOptions()) async throws -> BlobProperties {
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw AzureError(.invalidArgument, "cannot create \(path)")
+        }
+        let sink = try FileSink(path: path)
+        let properties = try await download(to: sink, options: options)
+        try sink.close()
+        if options.validateMD5, let expected = properties.httpHeaders.contentMD5 {
+            let actual = try Self.md5(ofFileAt: path)
+            try Self.checkMD5(actual, expected: expected, what: "blob \(name) downloaded to \(path)")
+        }
+        return properties
+    }
+
+    private func download(to sink: some DownloadSink, options: BlobDownloadOptions) async throws -> BlobProperties {
+        guard options.chunkSize > 0, options.concurrency > 0 else {
+            throw AzureError(.invalidArgument, "chunkSize and concurrency must be at least 1")
+        }
+        // The first range tells the size; a blob of zero bytes answers 416 to any range.
+        var headers = HTTPHeaderFields()
+        headers["x-ms-range"] = "bytes=0-\(options.chunkSize - 1)"
+        options.conditions.apply(to: &headers)
+        let first: AzureHTTPResponse
+        do {
+            first = try await pipeline.send(.get, url, headers: headers, expected: [200, 206])
+        } catch let error as AzureError where error.statusCode == 416 {
+            var plain = HTTPHeaderFields()
+            options.conditions.apply(to: &plain)
+            let response = try await pipeline.send(.get, url, headers: plain, expected: [200])
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return BlobProperties(headers: response.headers)
+        }
+        let properties = BlobProperties(headers: first.headers)
+        let total = properties.contentLength
+        var written = try await write(first.body, to: sink, at: 0)
+        options.progress?(written)
+        guard total > written else { return properties }
+        // Later ranges must come from the same blob: pin them to the ETag the first range returned.
+        var pinned = options.conditions
+        pinned.ifMatch = properties.etag
+        let conditions = pinned
+        let ranges = stride(from: Int64(options.chunkSize), to: total, by: options.chunkSize).map {
+            ($0, min(Int64(options.chunkSize), total - $0))
+        }
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            var next = 0
+            for (offset, length) in ranges.prefix(options.concurrency) {
+                group.addTask { try await downloadRange(offset: offset, length: length, conditions: conditions, to: sink) }
+                next += 1
+            }
+            while let done = try await group.next() {
+                written += done
+                options.progress?(written)
+                if next < ranges.count {
+                    let (offset, length) = ranges[next]
+                    next += 1
+                    group.addTask { try await downloadRange(offset: offset, length: length, conditions: conditions, to: sink) }
+                }
+            }
+        }
+        return properties
+    }
+
+    private func downloadRange(offset: Int64, length: Int64, conditions: BlobRequestConditions, to sink: some DownloadSink) async throws -> Int64 {
+        var headers = HTTPHeaderFields()
+        headers["x-ms-range"] = "bytes=\(offset)-\(offset + length - 1)"
+        conditions.apply(to: &headers)
+        let response = try await pipeline.send(.get, url, headers: headers, expected: [206])
+        let count = try await write(response.body, to: sink, at: offset)
+        guard count == length else {
+            throw AzureError(.integrity, "range at \(offset) of blob \(name) returned \(count) bytes, expected \(length)", isRetriable: true)
+        }
+        return count
+    }
+
+    private func write(_ body: HTTPResponseBody, to sink: some DownloadSink, at offset: Int64) async throws -> Int64 {
+        var position = offset
+        for try await chunk in body {
+            try await sink.write(chunk, at: position)
+            position += Int64(chunk.readableBytes)
+        }
+        return position - offset
+    }
+
+    static func md5(_ buffer: ByteBuffer) -> [UInt8] {
+        var md5 = Insecure.MD5()
+        buffer.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
+        return Array(md5.finalize())
+    }
+
+    static func md5(ofFileAt path: String) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw AzureError(.invalidArgument, "cannot read \(path)") }
+        defer { try? handle.close() }
+        var md5 = Insecure.MD5()
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty { md5.update(data: chunk) }
+        return Array(md5.finalize())
+    }
+
+    static func checkMD5(_ actual: [UInt8], expected: [UInt8], what: String) throws {
+        guard actual == expected else {
+            throw AzureError(.integrity, "\(what) does not match its stored MD5 (\(Data(expected).base64EncodedString()), got \(Data(actual).base64EncodedString()))")
+        }
+    }
+
+    // MARK: Properties, metadata, delete
+
+    public func properties(conditions: BlobRequestConditions = BlobRequestConditions()) async throws -> BlobProperties {
+        var headers = HTTPHeaderFields()
+        conditions.apply(to: &headers)
+        let response = try await pipeline.send(.head, url, headers: headers, expected: [200])
+        return BlobProperties(headers: response.headers)
+    }
+
+    public func exists() async throws -> Bool {
+        do {
+            _ = try await properties()
+            return true
+        } catch let error as AzureError where error.statusCode == 404 {
+            return false
+        }
+    }
+
+    /// Replaces the blob's metadata.
+    @discardableResult
+    public func setMetadata(_ metadata: [String: String], conditions: BlobRequestConditions = BlobRequestConditions()) async throws -> BlobWriteResult {
+        var headers = HTTPHeaderFields()
+        for (key, value) in metadata { headers["x-ms-meta-\(key)"] = value }
+        conditions.apply(to: &headers)
+        let response = try await pipeline.send(.put, url(comp: "metadata"), headers: headers, expected: [200])
+        return BlobWriteResult(headers: response.headers)
+    }
+
+    /// Replaces the blob's HTTP properties (content type, MD5, ...).
+    @discardableResult
+    public func setHTTPHeaders(_ httpHeaders: BlobHTTPHeaders, conditions: BlobRequestConditions = BlobRequestConditions()) async throws -> BlobWriteResult {
+        var headers = HTTPHeaderFields()
+        httpHeaders.apply(to: &headers)
+        conditions.apply(to: &headers)
+        let response = try await pipeline.send(.put, url(comp: "properties"), headers: headers, expected: [200])
+        return BlobWriteResult(headers: response.headers)
+    }
+
+    public enum DeleteSnapshotsOption: String, Sendable { case include, only }
+
+    /// Deletes the blob (or, with `withVersion`, one version).
+    public func delete(snapshots: DeleteSnapshotsOption? = nil, conditions: BlobRequestConditions = BlobRequestConditions()) async throws {
+        var headers = HTTPHeaderFields()
+        if let snapshots { headers["x-ms-delete-snapshots"] = snapshots.rawValue }
+        conditions.apply(to: &headers)
+        _ = try await pipeline.send(.delete, url, headers: headers, expected: [202])
+    }
+
+    /// Deletes the blob if it exists. Returns whether it did.
+    @discardableResult
+    public func deleteIfExists(conditions: BlobRequestConditions = BlobRequestConditions()) async throws -> Bool {
+        do {
+            try await delete(conditions: conditions)
+            return true
+        } catch let error as AzureError where error.errorCode == "BlobNotFound" {
+            return false
+        }
+    }
+
+    /// Restores a soft-deleted blob.
+    public func undelete() async throws {
+        _ = try await pipeline.send(.put, url(comp: "undelete"), expected: [200])
+    }
+}
+
+/// Where downloaded ranges go.
+protocol DownloadSink: Sendable {
+    func write(_ buffer: ByteBuffer, at offset: Int64) async throws
+}
+
+/// Collects a download in memory.
+actor MemorySink: DownloadSink {
+    private(set) var bytes: [UInt8] = []
+
+    func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
+        let end = Int(offset) + buffer.readableBytes
+        if bytes.count < end { bytes.append(contentsOf: repeatElement(0, count: end - bytes.count)) }
+        bytes.replaceSubrange(Int(offset)..<end, with: buffer.readableBytesView)
+    }
+}
+
+/// Writes ranges at their offsets with `pwrite`, so parallel ranges need no coordination.
+final class FileSink: DownloadSink, @unchecked Sendable {
+    // The descriptor is only closed after every range has been written.
+    private let descriptor: Int32
+    private let path: String
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw AzureError(.invalidArgument, "cannot open \(path) for writing (errno \(errno))") }
+    }
+
+    func write(_ buffer: ByteBuffer, at offset: Int64) async throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var done = 0
+            while done < bytes.count {
+                let result = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                guard result > 0 else { throw AzureError(.invalidArgument, "writing \(path) failed (errno \(errno))") }
+                done += result
+            }
+        }
+    }
+
+    func close() throws {
+        guard fsync(descriptor) == 0, Foundation.close(descriptor) == 0 else {
+            throw AzureError(.invalidArgument, "closing \(path) failed (errno \(errno))")
+        }
+    }
+}

@@ -4,7 +4,8 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// The emulator's Blob service: a Hummingbird application over ``BlobStorage``.
+/// The emulator's Blob service: a Hummingbird application over ``BlobStorage``, plus the maintenance sweep
+/// that discards week-old uncommitted blocks and purges soft-deleted blobs past their retention.
 public struct BlobEmulator: Sendable {
     public let configuration: EmulatorConfiguration
 
@@ -15,14 +16,19 @@ public struct BlobEmulator: Sendable {
     /// Runs the Blob service until the task is cancelled or the process gets SIGINT/SIGTERM.
     /// `onListening` receives the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let storage = try await BlobStorage(dataDirectory: configuration.dataDirectory)
+        let storage = try await BlobStorage(
+            dataDirectory: configuration.dataDirectory,
+            versionedAccounts: Set(configuration.accounts.filter(\.versioningEnabled).map(\.name)))
+        var logger = Logger(label: "kumo.emulator.blob")
+        logger.logLevel = .warning
+        // Expired state is removed before the first request is served.
+        try await Self.sweep(storage, logger: logger)
+
         let boundPort = Mutex(configuration.blobPort)
         let host = configuration.host
         let responder = BlobResponder(
             configuration: configuration, storage: storage,
             baseURL: { "http://\(host):\(boundPort.withLock { $0 })" })
-        var logger = Logger(label: "kumo.emulator.blob")
-        logger.logLevel = .warning
         let application = Application(
             responder: responder,
             configuration: ApplicationConfiguration(
@@ -34,6 +40,30 @@ public struct BlobEmulator: Sendable {
                 await onListening(port)
             },
             logger: logger)
-        try await application.runService()
+        let interval = configuration.maintenanceInterval
+        let sweepLogger = logger
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    do {
+                        try await Self.sweep(storage, logger: sweepLogger)
+                    } catch {
+                        sweepLogger.error("maintenance sweep failed: \(error)")
+                    }
+                }
+            }
+            // The server ends on a signal or cancellation; the sweep loop ends with it.
+            defer { group.cancelAll() }
+            try await application.runService()
+        }
+    }
+
+    private static func sweep(_ storage: BlobStorage, logger: Logger) async throws {
+        let report = try await storage.sweep()
+        if report != BlobStorage.SweepReport() {
+            logger.notice(
+                "maintenance: discarded \(report.discardedBlocks) uncommitted blocks of \(report.discardedBlockLists) blobs, purged \(report.purgedBlobs) soft-deleted blobs")
+        }
     }
 }

@@ -6,6 +6,7 @@ struct ContainerRecord: Codable, Sendable {
     var etag: String
     var lastModified: Date
     var metadata: [String: String]
+    var lease: LeaseRecord? = nil
 }
 
 /// The HTTP properties a blob carries (set by Put Blob, Put Block List and Set Blob Properties).
@@ -29,6 +30,9 @@ struct DataPart: Codable, Sendable, Equatable {
 struct BlockRecord: Codable, Sendable, Equatable {
     var id: String
     var part: DataPart
+    /// When Put Block staged it; uncommitted blocks are discarded a week after a blob's last Put Block.
+    /// Absent in records written before this was kept.
+    var staged: Date? = nil
 }
 
 /// A committed block blob: its content is the concatenation of `parts`.
@@ -42,6 +46,13 @@ struct BlobRecord: Codable, Sendable {
     var parts: [DataPart]
     /// The committed block list (empty for a blob written by Put Blob).
     var committedBlocks: [BlockRecord]
+    /// The lease on the current blob (never on versions or soft-deleted blobs).
+    var lease: LeaseRecord? = nil
+    /// Azure's version id (the write time, `2023-01-12T02:30:38.1593995Z`) when the account keeps versions.
+    var versionID: String? = nil
+    /// For a soft-deleted blob: when it was deleted, and for how many days it is kept.
+    var deletedTime: Date? = nil
+    var retentionDays: Int? = nil
 
     var size: Int64 { parts.reduce(0) { $0 + $1.length } }
 }

@@ -5,10 +5,22 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// Serves the Blob REST API: authorises each request, routes it by method, `restype` and `comp`, and turns
-/// ``BlobServiceError``s into Azure's XML error responses.
+/// The request context of the emulator: Hummingbird's basics plus the connection, which fault injection
+/// closes and SAS `sip` checks read the client address from.
+struct EmulatorRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Serves the Blob REST API: injects configured faults, authorises each request (Shared Key, SAS or bearer),
+/// routes it by operation, and turns ``BlobServiceError``s into Azure's XML error responses.
 struct BlobResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = EmulatorRequestContext
 
     let configuration: EmulatorConfiguration
     let storage: BlobStorage
@@ -26,8 +38,10 @@ struct BlobResponder: HTTPResponder {
         var response: Response
         do {
             let blobRequest = try BlobRequest(method: request.method, target: request.head.path ?? "/", headers: request.headers)
-            try authorize(blobRequest)
-            response = try await route(blobRequest, body: request.body)
+            let operation = try BlobOperation(blobRequest)
+            try await injectFaults(operation, context: context)
+            try authorize(blobRequest, operation: operation, context: context)
+            response = try await route(blobRequest, operation: operation, body: request.body)
         } catch let error as BlobServiceError {
             response = errorResponse(error, requestID: requestID, isHead: request.method == .head)
         } catch {
@@ -44,13 +58,40 @@ struct BlobResponder: HTTPResponder {
         return response
     }
 
+    // MARK: Faults
+
+    /// Applies the configured latency and faults before anything is authorised or changed.
+    private func injectFaults(_ operation: BlobOperation, context: Context) async throws {
+        let faults = configuration.faults
+        guard faults.isEnabled, faults.applies(to: operation) else { return }
+        if faults.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(faults.latencyMilliseconds)) }
+        var random = SystemRandomNumberGenerator()
+        switch faults.decide(for: operation, using: &random) {
+        case .serve: return
+        case .drop:
+            // Close without answering; the response written after this goes nowhere.
+            try? await context.channel.close()
+            throw BlobServiceError.internalError()
+        case .serverBusy: throw BlobServiceError.serverBusy()
+        case .internalError: throw BlobServiceError.internalError()
+        }
+    }
+
     // MARK: Authorisation
 
-    private func authorize(_ request: BlobRequest) throws(BlobServiceError) {
+    private func authorize(_ request: BlobRequest, operation: BlobOperation, context: Context) throws(BlobServiceError) {
         guard let account = configuration.accounts.first(where: { $0.name == request.account }) else {
             throw .resourceNotFound()
         }
-        guard let authorization = request.header("Authorization") else { throw .noAuthentication() }
+        guard let authorization = request.header("Authorization") else {
+            guard let sas = SharedAccessSignature(query: request.query) else { throw .noAuthentication() }
+            try sas.authorize(
+                SharedAccessSignature.Context(
+                    account: account, container: request.container, blob: request.blob, operation: operation,
+                    request: request, clientIP: context.channel.remoteAddress?.ipAddress, isHTTPS: false,
+                    now: storage.now()))
+            return
+        }
         if authorization.hasPrefix("Bearer ") {
             guard let token = configuration.staticBearerToken, authorization.dropFirst(7) == token else {
                 throw .authenticationFailed("The bearer token is not valid for this account.")
@@ -78,82 +119,138 @@ struct BlobResponder: HTTPResponder {
 
     // MARK: Routing
 
-    private func route(_ request: BlobRequest, body: RequestBody) async throws -> Response {
-        let restype = request.queryValue("restype")
-        let comp = request.queryValue("comp")
-        guard let container = request.container else {
-            switch (request.method, restype, comp) {
-            case (.get, _, "list"): return try await listContainers(request)
-            case (.get, "service", "properties"), (.head, "service", "properties"): return serviceProperties()
-            case (.put, "service", "properties"): return Response(status: .accepted)
-            case (.get, "account", "properties"), (.head, "account", "properties"): return accountInformation()
-            default: throw BlobServiceError.unsupportedOperation()
-            }
-        }
-        guard let blob = request.blob else {
-            guard restype == "container" else { throw BlobServiceError.unsupportedOperation() }
-            switch (request.method, comp) {
-            case (.put, nil): return try await createContainer(request, container)
-            case (.put, "metadata"): return try await setContainerMetadata(request, container)
-            case (.put, "acl"): return try await containerHeaders(request, container, status: .ok)
-            case (.get, nil), (.head, nil), (.get, "metadata"), (.head, "metadata"):
-                return try await containerHeaders(request, container, status: .ok, includeMetadata: true)
-            case (.get, "acl"):
-                var response = try await containerHeaders(request, container, status: .ok)
-                var xml = XMLWriter()
-                xml.element("SignedIdentifiers") { _ in }
-                response.body = ResponseBody(byteBuffer: ByteBuffer(string: xml.text))
-                response.headers[.contentType] = "application/xml"
-                return response
-            case (.get, "list"): return try await listBlobs(request, container)
-            case (.delete, nil):
-                try await storage.deleteContainer(request.account, container)
-                return Response(status: .accepted)
-            default: throw BlobServiceError.unsupportedOperation()
-            }
-        }
-        switch (request.method, comp) {
-        case (.put, nil): return try await putBlob(request, container, blob, body: body)
-        case (.put, "block"): return try await putBlock(request, container, blob, body: body)
-        case (.put, "blocklist"): return try await putBlockList(request, container, blob, body: body)
-        case (.put, "metadata"): return try await setBlobMetadata(request, container, blob)
-        case (.put, "properties"): return try await setBlobProperties(request, container, blob)
-        case (.get, nil), (.head, nil): return try await getBlob(request, container, blob)
-        case (.get, "metadata"), (.head, "metadata"): return try await getBlob(request, container, blob, metadataOnly: true)
-        case (.get, "blocklist"): return try await getBlockList(request, container, blob)
-        case (.delete, nil):
+    private func route(_ request: BlobRequest, operation: BlobOperation, body: RequestBody) async throws -> Response {
+        let container = request.container ?? ""
+        let blob = request.blob ?? ""
+        switch operation {
+        case .listContainers: return try await listContainers(request)
+        case .getServiceProperties: return try await serviceProperties(request)
+        case .setServiceProperties: return try await setServiceProperties(request, body: body)
+        case .getAccountInformation: return accountInformation()
+        case .createContainer: return try await createContainer(request, container)
+        case .setContainerMetadata: return try await setContainerMetadata(request, container)
+        case .setContainerACL: return try await containerHeaders(request, container, status: .ok)
+        case .getContainerProperties:
+            return try await containerHeaders(request, container, status: .ok, includeMetadata: true)
+        case .getContainerACL:
+            var response = try await containerHeaders(request, container, status: .ok)
+            var xml = XMLWriter()
+            xml.element("SignedIdentifiers") { _ in }
+            response.body = ResponseBody(byteBuffer: ByteBuffer(string: xml.text))
+            response.headers[.contentType] = "application/xml"
+            return response
+        case .listBlobs: return try await listBlobs(request, container)
+        case .leaseContainer: return try await leaseContainer(request, container)
+        case .deleteContainer:
             let conditions = try AccessConditions(request)
-            try await storage.deleteBlob(request.account, container, blob) { record in
+            try await storage.deleteContainer(request.account, container, leaseID: request.header("x-ms-lease-id")) { record in
                 try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
             }
-            var response = Response(status: .accepted)
-            response.headers[HTTPField.Name("x-ms-delete-type-permanent")!] = "true"
-            return response
-        default: throw BlobServiceError.unsupportedOperation()
+            return Response(status: .accepted)
+        case .putBlob: return try await putBlob(request, container, blob, body: body)
+        case .putBlock: return try await putBlock(request, container, blob, body: body)
+        case .putBlockList: return try await putBlockList(request, container, blob, body: body)
+        case .setBlobMetadata: return try await setBlobMetadata(request, container, blob)
+        case .setBlobProperties: return try await setBlobProperties(request, container, blob)
+        case .getBlob, .getBlobProperties: return try await getBlob(request, container, blob)
+        case .getBlobMetadata: return try await getBlob(request, container, blob, metadataOnly: true)
+        case .getBlockList: return try await getBlockList(request, container, blob)
+        case .deleteBlob: return try await deleteBlob(request, container, blob)
+        case .leaseBlob: return try await leaseBlob(request, container, blob)
+        case .undeleteBlob:
+            try await storage.undeleteBlob(request.account, container, blob)
+            return Response(status: .ok)
         }
     }
 
     // MARK: Service
 
-    private func serviceProperties() -> Response {
-        var xml = XMLWriter()
-        xml.element("StorageServiceProperties") { xml in
+    /// The sections of Get Blob Service Properties, in Azure's order, with what an untouched account answers.
+    private static let defaultServiceSections: [(String, @Sendable (inout XMLWriter) -> Void)] = [
+        ("Logging", { xml in
             xml.element("Logging") { xml in
                 xml.element("Version", "1.0"); xml.element("Read", "false"); xml.element("Write", "false")
                 xml.element("Delete", "false")
                 xml.element("RetentionPolicy") { $0.element("Enabled", "false") }
             }
-            for metrics in ["HourMetrics", "MinuteMetrics"] {
-                xml.element(metrics) { xml in
-                    xml.element("Version", "1.0"); xml.element("Enabled", "false")
-                    xml.element("RetentionPolicy") { $0.element("Enabled", "false") }
+        }),
+        ("HourMetrics", { xml in
+            xml.element("HourMetrics") { xml in
+                xml.element("Version", "1.0"); xml.element("Enabled", "false")
+                xml.element("RetentionPolicy") { $0.element("Enabled", "false") }
+            }
+        }),
+        ("MinuteMetrics", { xml in
+            xml.element("MinuteMetrics") { xml in
+                xml.element("Version", "1.0"); xml.element("Enabled", "false")
+                xml.element("RetentionPolicy") { $0.element("Enabled", "false") }
+            }
+        }),
+        ("Cors", { xml in xml.element("Cors") { _ in } }),
+        ("DefaultServiceVersion", { _ in }),
+        ("DeleteRetentionPolicy", { _ in }),
+        ("StaticWebsite", { xml in xml.element("StaticWebsite") { $0.element("Enabled", "false") } }),
+    ]
+
+    private func serviceProperties(_ request: BlobRequest) async throws -> Response {
+        let settings = try await storage.serviceSettings(request.account)
+        var xml = XMLWriter()
+        xml.element("StorageServiceProperties") { xml in
+            for (name, writeDefault) in Self.defaultServiceSections {
+                if name == "DeleteRetentionPolicy" {
+                    xml.element("DeleteRetentionPolicy") { xml in
+                        xml.element("Enabled", settings.deleteRetentionDays == nil ? "false" : "true")
+                        if let days = settings.deleteRetentionDays {
+                            xml.element("Days", String(days))
+                            xml.element("AllowPermanentDelete", "false")
+                        }
+                    }
+                } else if let stored = settings.sections[name] {
+                    xml.raw(stored)
+                } else {
+                    writeDefault(&xml)
                 }
             }
-            xml.element("Cors") { _ in }
-            xml.element("DeleteRetentionPolicy") { $0.element("Enabled", "false") }
-            xml.element("StaticWebsite") { $0.element("Enabled", "false") }
         }
         return xmlResponse(xml)
+    }
+
+    /// Set Blob Service Properties: sections the request contains replace the stored ones; the others stay.
+    private func setServiceProperties(_ request: BlobRequest, body: RequestBody) async throws -> Response {
+        let root = try XMLNode.parse(try await readSmallBody(body))
+        guard root.name == "StorageServiceProperties" else { throw BlobServiceError.invalidXML() }
+        var settings = try await storage.serviceSettings(request.account)
+        for section in root.children {
+            guard Self.defaultServiceSections.contains(where: { $0.0 == section.name }) else {
+                throw BlobServiceError.invalidXmlNodeValue(section.name)
+            }
+            if section.name == "DeleteRetentionPolicy" {
+                switch section.value("Enabled")?.lowercased() {
+                case "true":
+                    guard let text = section.value("Days"), let days = Int(text), (1...365).contains(days) else {
+                        throw BlobServiceError.invalidXmlNodeValue("Days")
+                    }
+                    settings.deleteRetentionDays = days
+                case "false": settings.deleteRetentionDays = nil
+                default: throw BlobServiceError.invalidXmlNodeValue("Enabled")
+                }
+                continue
+            }
+            var fragment = XMLWriter(declaration: false)
+            section.write(to: &fragment)
+            settings.sections[section.name] = fragment.text
+        }
+        try await storage.setServiceSettings(request.account, settings)
+        return Response(status: .accepted)
+    }
+
+    private func readSmallBody(_ body: RequestBody) async throws -> Data {
+        var data = Data()
+        for try await buffer in body {
+            data.append(contentsOf: buffer.readableBytesView)
+            if data.count > Self.maxXMLBody { throw BlobServiceError.requestBodyTooLarge() }
+        }
+        return data
     }
 
     private func accountInformation() -> Response {
@@ -168,6 +265,20 @@ struct BlobResponder: HTTPResponder {
         guard let text = request.queryValue("maxresults") else { return 5000 }
         guard let value = Int(text), value > 0 else { throw .outOfRangeInput() }
         return min(value, 5000)
+    }
+
+    private func writeLease(_ lease: LeaseRecord?, to xml: inout XMLWriter) {
+        let description = LeaseDescription(lease, now: storage.now())
+        xml.element("LeaseStatus", description.state.status)
+        xml.element("LeaseState", description.state.rawValue)
+        if let duration = description.duration { xml.element("LeaseDuration", duration) }
+    }
+
+    private func setLeaseHeaders(_ lease: LeaseRecord?, on headers: inout HTTPFields) {
+        let description = LeaseDescription(lease, now: storage.now())
+        headers[HTTPField.Name("x-ms-lease-status")!] = description.state.status
+        headers[HTTPField.Name("x-ms-lease-state")!] = description.state.rawValue
+        if let duration = description.duration { headers[HTTPField.Name("x-ms-lease-duration")!] = duration }
     }
 
     private func listContainers(_ request: BlobRequest) async throws -> Response {
@@ -188,8 +299,7 @@ struct BlobResponder: HTTPResponder {
                     xml.element("Properties") { xml in
                         xml.element("Last-Modified", HTTPDate.rfc1123(container.lastModified))
                         xml.element("Etag", container.etag)
-                        xml.element("LeaseStatus", "unlocked")
-                        xml.element("LeaseState", "available")
+                        writeLease(container.lease, to: &xml)
                         xml.element("DefaultEncryptionScope", "$account-encryption-key")
                         xml.element("DenyEncryptionScopeOverride", "false")
                         xml.element("HasImmutabilityPolicy", "false")
@@ -229,7 +339,8 @@ struct BlobResponder: HTTPResponder {
     }
 
     private func setContainerMetadata(_ request: BlobRequest, _ name: String) async throws -> Response {
-        let record = try await storage.setContainerMetadata(request.account, name, metadata: request.metadata)
+        let record = try await storage.setContainerMetadata(
+            request.account, name, metadata: request.metadata, leaseID: request.header("x-ms-lease-id"))
         var response = Response(status: .ok)
         response.headers[.eTag] = record.etag
         response.headers[.lastModified] = HTTPDate.rfc1123(record.lastModified)
@@ -242,18 +353,44 @@ struct BlobResponder: HTTPResponder {
         guard let record = try await storage.container(request.account, name) else {
             throw BlobServiceError.containerNotFound()
         }
+        if let leaseID = request.header("x-ms-lease-id") {
+            try LeaseRules.checkAccess(record.lease, requestLeaseID: leaseID, now: storage.now(), resource: .container, requireLeaseID: false)
+        }
         var response = Response(status: status)
         response.headers[.eTag] = record.etag
         response.headers[.lastModified] = HTTPDate.rfc1123(record.lastModified)
         if includeMetadata {
             for (key, value) in record.metadata { response.headers[HTTPField.Name("x-ms-meta-\(key)")!] = value }
-            response.headers[HTTPField.Name("x-ms-lease-status")!] = "unlocked"
-            response.headers[HTTPField.Name("x-ms-lease-state")!] = "available"
+            setLeaseHeaders(record.lease, on: &response.headers)
             response.headers[HTTPField.Name("x-ms-has-immutability-policy")!] = "false"
             response.headers[HTTPField.Name("x-ms-has-legal-hold")!] = "false"
             response.headers[HTTPField.Name("x-ms-default-encryption-scope")!] = "$account-encryption-key"
             response.headers[HTTPField.Name("x-ms-deny-encryption-scope-override")!] = "false"
         }
+        return response
+    }
+
+    private func leaseContainer(_ request: BlobRequest, _ name: String) async throws -> Response {
+        let action = try LeaseAction(headers: request.header)
+        let conditions = try AccessConditions(request)
+        let (record, outcome) = try await storage.leaseContainer(request.account, name, action: action) { record in
+            try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
+        }
+        return leaseResponse(action, outcome, etag: record.etag, lastModified: record.lastModified)
+    }
+
+    private func leaseResponse(_ action: LeaseAction, _ outcome: LeaseOutcome, etag: String, lastModified: Date) -> Response {
+        let status: HTTPResponse.Status
+        switch action {
+        case .acquire: status = .created
+        case .breakLease: status = .accepted
+        case .renew, .change, .release: status = .ok
+        }
+        var response = Response(status: status)
+        response.headers[.eTag] = etag
+        response.headers[.lastModified] = HTTPDate.rfc1123(lastModified)
+        if let id = outcome.leaseID { response.headers[HTTPField.Name("x-ms-lease-id")!] = id }
+        if let time = outcome.leaseTime { response.headers[HTTPField.Name("x-ms-lease-time")!] = String(time) }
         return response
     }
 
@@ -264,7 +401,9 @@ struct BlobResponder: HTTPResponder {
         let limit = try maxResults(request)
         let include = Set((request.queryValue("include") ?? "").split(separator: ",").map(String.init))
         let (entries, next) = try await storage.listBlobs(
-            request.account, container, prefix: prefix, delimiter: delimiter, marker: marker, limit: limit)
+            request.account, container, prefix: prefix, delimiter: delimiter, marker: marker, limit: limit,
+            include: .init(versions: include.contains("versions"), deleted: include.contains("deleted")))
+        let now = storage.now()
         var xml = XMLWriter()
         xml.open("EnumerationResults", attributes: [("ServiceEndpoint", baseURL() + "/\(request.account)/"), ("ContainerName", container)])
         if request.queryValue("prefix") != nil { xml.element("Prefix", prefix) }
@@ -276,9 +415,14 @@ struct BlobResponder: HTTPResponder {
                 switch entry {
                 case .prefix(let name):
                     xml.element("BlobPrefix") { $0.element("Name", name) }
-                case .blob(let blob):
+                case .blob(let blob, let kind):
                     xml.element("Blob") { xml in
                         xml.element("Name", blob.name)
+                        if kind == .deleted { xml.element("Deleted", "true") }
+                        if let version = blob.versionID, kind != .deleted {
+                            xml.element("VersionId", version)
+                            if kind == .current { xml.element("IsCurrentVersion", "true") }
+                        }
                         xml.element("Properties") { xml in
                             xml.element("Creation-Time", HTTPDate.rfc1123(blob.created))
                             xml.element("Last-Modified", HTTPDate.rfc1123(blob.lastModified))
@@ -294,9 +438,15 @@ struct BlobResponder: HTTPResponder {
                             xml.element("BlobType", "BlockBlob")
                             xml.element("AccessTier", "Hot")
                             xml.element("AccessTierInferred", "true")
-                            xml.element("LeaseStatus", "unlocked")
-                            xml.element("LeaseState", "available")
+                            writeLease(kind == .current ? blob.lease : nil, to: &xml)
                             xml.element("ServerEncrypted", "true")
+                            if kind == .deleted, let deleted = blob.deletedTime {
+                                xml.element("DeletedTime", HTTPDate.rfc1123(deleted))
+                                if let purge = storage.purgeTime(of: blob) {
+                                    let days = Int((purge.timeIntervalSince(now) / 86_400).rounded(.up))
+                                    xml.element("RemainingRetentionDays", String(max(days, 0)))
+                                }
+                            }
                         }
                         if include.contains("metadata") { writeMetadata(blob.metadata, to: &xml) }
                     }
@@ -372,7 +522,8 @@ struct BlobResponder: HTTPResponder {
         let record: BlobRecord
         do {
             record = try await storage.putBlob(
-                request.account, container, name, part: part, properties: properties, metadata: request.metadata
+                request.account, container, name, part: part, properties: properties, metadata: request.metadata,
+                leaseID: request.header("x-ms-lease-id")
             ) { existing in
                 try conditions.check(etag: existing?.etag, lastModified: existing?.lastModified, isRead: false)
             }
@@ -385,6 +536,7 @@ struct BlobResponder: HTTPResponder {
         response.headers[.lastModified] = HTTPDate.rfc1123(record.lastModified)
         response.headers[HTTPField.Name("Content-MD5")!] = md5
         response.headers[HTTPField.Name("x-ms-request-server-encrypted")!] = "true"
+        if let version = record.versionID { response.headers[HTTPField.Name("x-ms-version-id")!] = version }
         return response
     }
 
@@ -404,7 +556,9 @@ struct BlobResponder: HTTPResponder {
             throw BlobServiceError.md5Mismatch()
         }
         do {
-            try await storage.stageBlock(request.account, container, name, block: BlockRecord(id: id, part: part))
+            try await storage.stageBlock(
+                request.account, container, name, block: BlockRecord(id: id, part: part),
+                leaseID: request.header("x-ms-lease-id"))
         } catch {
             try? FileManager.default.removeItem(atPath: storage.path(of: part.file))
             throw error
@@ -416,16 +570,11 @@ struct BlobResponder: HTTPResponder {
     }
 
     private func putBlockList(_ request: BlobRequest, _ container: String, _ name: String, body: RequestBody) async throws -> Response {
-        var data = Data()
-        for try await buffer in body {
-            data.append(contentsOf: buffer.readableBytesView)
-            if data.count > Self.maxXMLBody { throw BlobServiceError.requestBodyTooLarge() }
-        }
-        let list = try RequestedBlockList.parse(data)
+        let list = try RequestedBlockList.parse(try await readSmallBody(body))
         let conditions = try AccessConditions(request)
         let record = try await storage.commitBlockList(
             request.account, container, name, list: list, properties: httpProperties(request, fromBodyHeaders: false),
-            metadata: request.metadata
+            metadata: request.metadata, leaseID: request.header("x-ms-lease-id")
         ) { existing in
             try conditions.check(etag: existing?.etag, lastModified: existing?.lastModified, isRead: false)
         }
@@ -433,6 +582,7 @@ struct BlobResponder: HTTPResponder {
         response.headers[.eTag] = record.etag
         response.headers[.lastModified] = HTTPDate.rfc1123(record.lastModified)
         response.headers[HTTPField.Name("x-ms-request-server-encrypted")!] = "true"
+        if let version = record.versionID { response.headers[HTTPField.Name("x-ms-version-id")!] = version }
         return response
     }
 
@@ -477,26 +627,59 @@ struct BlobResponder: HTTPResponder {
 
     private func setBlobMetadata(_ request: BlobRequest, _ container: String, _ name: String) async throws -> Response {
         let conditions = try AccessConditions(request)
-        let record = try await storage.setBlobMetadata(request.account, container, name, metadata: request.metadata) { record in
+        let record = try await storage.setBlobMetadata(
+            request.account, container, name, metadata: request.metadata, leaseID: request.header("x-ms-lease-id")
+        ) { record in
             try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
         }
         var response = Response(status: .ok)
         response.headers[.eTag] = record.etag
         response.headers[.lastModified] = HTTPDate.rfc1123(record.lastModified)
         response.headers[HTTPField.Name("x-ms-request-server-encrypted")!] = "true"
+        if let version = record.versionID { response.headers[HTTPField.Name("x-ms-version-id")!] = version }
         return response
     }
 
     private func setBlobProperties(_ request: BlobRequest, _ container: String, _ name: String) async throws -> Response {
         let conditions = try AccessConditions(request)
         let properties = httpProperties(request, fromBodyHeaders: false)
-        let record = try await storage.setBlobProperties(request.account, container, name, properties: properties) { record in
+        let record = try await storage.setBlobProperties(
+            request.account, container, name, properties: properties, leaseID: request.header("x-ms-lease-id")
+        ) { record in
             try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
         }
         var response = Response(status: .ok)
         response.headers[.eTag] = record.etag
         response.headers[.lastModified] = HTTPDate.rfc1123(record.lastModified)
         return response
+    }
+
+    private func deleteBlob(_ request: BlobRequest, _ container: String, _ name: String) async throws -> Response {
+        let conditions = try AccessConditions(request)
+        var snapshotsOnly = false
+        if let mode = request.header("x-ms-delete-snapshots") {
+            // Blobs here have no snapshots: `include` deletes the blob alone, `only` deletes nothing.
+            guard mode == "include" || mode == "only" else { throw BlobServiceError.invalidHeader("x-ms-delete-snapshots") }
+            snapshotsOnly = mode == "only"
+        }
+        let result = try await storage.deleteBlob(
+            request.account, container, name, version: request.queryValue("versionid"),
+            leaseID: request.header("x-ms-lease-id"), snapshotsOnly: snapshotsOnly
+        ) { record in
+            try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
+        }
+        var response = Response(status: .accepted)
+        response.headers[HTTPField.Name("x-ms-delete-type-permanent")!] = result.permanent ? "true" : "false"
+        return response
+    }
+
+    private func leaseBlob(_ request: BlobRequest, _ container: String, _ name: String) async throws -> Response {
+        let action = try LeaseAction(headers: request.header)
+        let conditions = try AccessConditions(request)
+        let (record, outcome) = try await storage.leaseBlob(request.account, container, name, action: action) { record in
+            try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
+        }
+        return leaseResponse(action, outcome, etag: record.etag, lastModified: record.lastModified)
     }
 
     /// Parses `bytes=start-end` or `bytes=start-`.
@@ -513,19 +696,33 @@ struct BlobResponder: HTTPResponder {
 
     private func getBlob(_ request: BlobRequest, _ container: String, _ name: String, metadataOnly: Bool = false) async throws -> Response {
         guard try await storage.container(request.account, container) != nil else { throw BlobServiceError.containerNotFound() }
-        guard let blob = try await storage.blob(request.account, container, name) else { throw BlobServiceError.blobNotFound() }
+        let blob: BlobRecord
+        let isCurrent: Bool
+        if let version = request.queryValue("versionid") {
+            guard let found = try await storage.blob(request.account, container, name, version: version) else {
+                throw BlobServiceError.blobNotFound()
+            }
+            (blob, isCurrent) = found
+        } else {
+            guard let found = try await storage.blob(request.account, container, name) else { throw BlobServiceError.blobNotFound() }
+            (blob, isCurrent) = (found, true)
+        }
+        if isCurrent { try await storage.checkReadLease(blob, leaseID: request.header("x-ms-lease-id")) }
         try AccessConditions(request).check(etag: blob.etag, lastModified: blob.lastModified, isRead: true)
 
         var headers = HTTPFields()
         headers[.eTag] = blob.etag
         headers[.lastModified] = HTTPDate.rfc1123(blob.lastModified)
         for (key, value) in blob.metadata { headers[HTTPField.Name("x-ms-meta-\(key)")!] = value }
+        if let version = blob.versionID {
+            headers[HTTPField.Name("x-ms-version-id")!] = version
+            headers[HTTPField.Name("x-ms-is-current-version")!] = isCurrent ? "true" : "false"
+        }
         if metadataOnly { return Response(status: .ok, headers: headers) }
 
         headers[HTTPField.Name("x-ms-creation-time")!] = HTTPDate.rfc1123(blob.created)
         headers[HTTPField.Name("x-ms-blob-type")!] = "BlockBlob"
-        headers[HTTPField.Name("x-ms-lease-status")!] = "unlocked"
-        headers[HTTPField.Name("x-ms-lease-state")!] = "available"
+        setLeaseHeaders(isCurrent ? blob.lease : nil, on: &headers)
         headers[HTTPField.Name("x-ms-server-encrypted")!] = "true"
         headers[HTTPField.Name("x-ms-access-tier")!] = "Hot"
         headers[HTTPField.Name("x-ms-access-tier-inferred")!] = "true"
@@ -624,6 +821,7 @@ struct BlobResponder: HTTPResponder {
     private func errorResponse(_ error: BlobServiceError, requestID: String, isHead: Bool) -> Response {
         var headers = HTTPFields()
         headers[HTTPField.Name("x-ms-error-code")!] = error.code
+        if error.code == "ServerBusy" { headers[.retryAfter] = "1" }
         if error.status == 304 || isHead {
             headers[.contentLength] = "0"
             return Response(status: .init(code: error.status), headers: headers)

@@ -36,5 +36,8 @@ struct BlobServiceError: Error, Sendable {
               message: "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
               details: [("AuthenticationErrorDetail", detail)])
     }
+    static func invalidXmlNodeValue(_ name: String) -> Self {
+        .init(status: 400, code: "InvalidXmlNodeValue", message: "The value for one of the XML nodes is not in the correct format.", details: [("XmlNodeName", name)])
+    }
     static func internalError() -> Self { .init(status: 500, code: "InternalError", message: "The server encountered an internal error. Please retry the request.") }
 }

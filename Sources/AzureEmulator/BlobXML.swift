@@ -7,7 +7,15 @@ import FoundationXML
 /// Builds the XML bodies of Blob service responses. Azure writes them without whitespace between
 /// elements, starting with a UTF-8 byte-order mark.
 struct XMLWriter {
-    private(set) var text = "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+    private(set) var text: String
+
+    /// A document (with the byte-order mark and XML declaration), or a bare fragment.
+    init(declaration: Bool = true) {
+        text = declaration ? "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?>" : ""
+    }
+
+    /// Appends already serialised XML.
+    mutating func raw(_ fragment: String) { text += fragment }
 
     mutating func open(_ name: String, attributes: [(String, String)] = []) {
         text += "<\(name)"
@@ -88,6 +96,56 @@ struct RequestedBlockList {
                 blocks.append((source, text.trimmingCharacters(in: .whitespacesAndNewlines)))
                 current = nil
             }
+        }
+    }
+}
+
+/// A parsed XML element: its name, its text and its child elements (attributes are not kept; the Blob
+/// request bodies that use this have none).
+struct XMLNode: Equatable {
+    var name: String
+    var text = ""
+    var children: [XMLNode] = []
+
+    func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
+
+    /// The trimmed text of child `name`, if that child exists.
+    func value(_ name: String) -> String? { child(name).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) } }
+
+    static func parse(_ data: Data) throws(BlobServiceError) -> XMLNode {
+        let delegate = TreeBuilder()
+        let parser = XMLParser(data: data)
+        parser.delegate = delegate
+        guard parser.parse(), let root = delegate.root else { throw .invalidXML() }
+        return root
+    }
+
+    /// Serialises the element (children, or text when it has none) without whitespace.
+    func write(to xml: inout XMLWriter) {
+        if children.isEmpty {
+            xml.element(name, text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } else {
+            xml.element(name) { xml in
+                for child in children { child.write(to: &xml) }
+            }
+        }
+    }
+
+    private final class TreeBuilder: NSObject, XMLParserDelegate {
+        var stack: [XMLNode] = []
+        var root: XMLNode?
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            stack.append(XMLNode(name: name))
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            if !stack.isEmpty { stack[stack.count - 1].text += string }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            guard let node = stack.popLast() else { return }
+            if stack.isEmpty { root = node } else { stack[stack.count - 1].children.append(node) }
         }
     }
 }

@@ -4,10 +4,14 @@ public struct StorageAccount: Sendable, Hashable {
     public var name: String
     /// The base64 account key Shared Key signatures are checked against.
     public var key: String
+    /// Whether every write keeps the blob's previous state as a version (Azure's blob versioning, which is
+    /// switched on per account through the management plane rather than the Blob REST API).
+    public var versioningEnabled: Bool
 
-    public init(name: String, key: String) {
+    public init(name: String, key: String, versioningEnabled: Bool = false) {
         self.name = name
         self.key = key
+        self.versioningEnabled = versioningEnabled
     }
 
     /// The well-known development account that Microsoft's tools use for `UseDevelopmentStorage=true`.
@@ -28,6 +32,10 @@ public struct EmulatorConfiguration: Sendable {
     public var staticBearerToken: String?
     /// The service version answered when a request names none.
     public var defaultServiceVersion: String
+    /// Failures and latency injected for reliability tests; none by default.
+    public var faults: FaultInjection
+    /// How often expired uncommitted blocks and soft-deleted blobs are swept (also once at startup).
+    public var maintenanceInterval: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -35,7 +43,9 @@ public struct EmulatorConfiguration: Sendable {
         dataDirectory: String,
         accounts: [StorageAccount] = [.development],
         staticBearerToken: String? = nil,
-        defaultServiceVersion: String = "2026-10-06"
+        defaultServiceVersion: String = "2026-10-06",
+        faults: FaultInjection = .none,
+        maintenanceInterval: Duration = .seconds(3600)
     ) {
         self.host = host
         self.blobPort = blobPort
@@ -43,5 +53,7 @@ public struct EmulatorConfiguration: Sendable {
         self.accounts = accounts
         self.staticBearerToken = staticBearerToken
         self.defaultServiceVersion = defaultServiceVersion
+        self.faults = faults
+        self.maintenanceInterval = maintenanceInterval
     }
 }

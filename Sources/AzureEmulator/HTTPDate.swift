@@ -46,4 +46,56 @@ enum HTTPDate {
         return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
             + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(ticks, 7))Z"
     }
+
+    /// ISO 8601 of a time given in 100 ns ticks since 1970, exact to the tick (Azure's version-id form).
+    static func iso8601(ticks: UInt64) -> String {
+        let seconds = ticks / 10_000_000
+        let base = iso8601(Date(timeIntervalSince1970: TimeInterval(seconds)))
+        let fraction = String(ticks % 10_000_000)
+        return String(base.prefix(20)) + String(repeating: "0", count: 7 - fraction.count) + fraction + "Z"
+    }
+
+    /// Parses the ISO 8601 UTC forms shared access signatures use: `2026-11-25`, `2026-11-25T18:00Z`,
+    /// `2026-11-25T18:00:00Z` and `2026-11-25T18:00:00.1234567Z`; `nil` when malformed.
+    static func parseISO8601(_ text: String) -> Date? {
+        let scalars = Array(text.utf8)
+        func number(_ start: Int, _ count: Int) -> Int32? {
+            guard start + count <= scalars.count else { return nil }
+            var value: Int32 = 0
+            for byte in scalars[start..<(start + count)] {
+                guard byte >= 48, byte <= 57 else { return nil }
+                value = value * 10 + Int32(byte - 48)
+            }
+            return value
+        }
+        guard scalars.count >= 10, scalars[4] == 45, scalars[7] == 45, let year = number(0, 4), let month = number(5, 2),
+            let day = number(8, 2), (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        var fraction = 0.0
+        if scalars.count > 10 {
+            guard scalars[10] == 84, scalars.last == 90, let hour = number(11, 2), scalars.count >= 17, scalars[13] == 58,
+                let minute = number(14, 2), hour < 24, minute < 60
+            else { return nil }
+            parts.tm_hour = hour
+            parts.tm_min = minute
+            var index = 16
+            if scalars[index] == 58 {
+                guard let second = number(17, 2), second < 60 else { return nil }
+                parts.tm_sec = second
+                index = 19
+                if scalars[index] == 46 {
+                    let digits = scalars[(index + 1)..<(scalars.count - 1)]
+                    guard !digits.isEmpty, digits.count <= 7, let value = number(index + 1, digits.count) else { return nil }
+                    fraction = Double(value) / pow(10, Double(digits.count))
+                    index += 1 + digits.count
+                }
+            }
+            guard index == scalars.count - 1 else { return nil }
+        }
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)) + fraction)
+    }
 }

@@ -1,0 +1,53 @@
+/// Failures the emulator injects so clients' retry logic can be tested: answers Azure gives when it is
+/// overloaded (503 ServerBusy) or fails (500 InternalError), connections closed without an answer, and extra
+/// latency. Faults are decided before a request is authorised or changes anything, so a retry is always safe.
+public struct FaultInjection: Sendable, Equatable {
+    /// Probability (0...1) that a request is answered 500 or 503 (half each) instead of being served.
+    public var errorRate: Double
+    /// Probability (0...1) that the connection is closed without any response.
+    public var dropRate: Double
+    /// Delay added before each affected request is handled, in milliseconds.
+    public var latencyMilliseconds: Int
+    /// Operation names (``operationNames``) the faults apply to; empty means all operations.
+    public var operations: Set<String>
+
+    public init(errorRate: Double = 0, dropRate: Double = 0, latencyMilliseconds: Int = 0, operations: Set<String> = []) {
+        self.errorRate = errorRate
+        self.dropRate = dropRate
+        self.latencyMilliseconds = latencyMilliseconds
+        self.operations = operations
+    }
+
+    public static let none = FaultInjection()
+
+    /// The names `operations` accepts: `put-blob`, `put-block`, `get-blob`, `list-blobs`, …
+    public static var operationNames: [String] { BlobOperation.allCases.map(\.rawValue) }
+
+    var isEnabled: Bool { errorRate > 0 || dropRate > 0 || latencyMilliseconds > 0 }
+
+    /// What happens to one request.
+    enum Decision: Equatable {
+        case serve
+        case drop
+        case serverBusy
+        case internalError
+    }
+
+    func applies(to operation: BlobOperation) -> Bool {
+        operations.isEmpty || operations.contains(operation.rawValue)
+    }
+
+    /// Decides the fate of a request for `operation`, drawing from `random`.
+    func decide(for operation: BlobOperation, using random: inout some RandomNumberGenerator) -> Decision {
+        guard applies(to: operation) else { return .serve }
+        if dropRate > 0, Double.random(in: 0..<1, using: &random) < dropRate { return .drop }
+        if errorRate > 0, Double.random(in: 0..<1, using: &random) < errorRate {
+            return Bool.random(using: &random) ? .serverBusy : .internalError
+        }
+        return .serve
+    }
+}
+
+extension BlobServiceError {
+    static func serverBusy() -> Self { .init(status: 503, code: "ServerBusy", message: "The server is busy.") }
+}

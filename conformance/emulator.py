@@ -1,0 +1,125 @@
+"""Starting and stopping `kumo emulator` processes for the conformance suite.
+
+The session fixture runs one emulator for most tests; tests that need their own (fault injection,
+versioning, restarts) start a dedicated one with `EmulatorProcess`, which can be stopped and started
+again on the same data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_SECONDS = 30.0
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+
+
+def kumo_binary() -> Path:
+    return Path(os.environ.get("KUMO_BIN") or REPO_ROOT / ".build" / "debug" / "kumo")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, limit: int = 8000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "<no output captured>"
+    text = text.strip()
+    if not text:
+        return "<empty>"
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+class EmulatorStartError(RuntimeError):
+    pass
+
+
+class EmulatorProcess:
+    """One `kumo emulator` on a fixed port and data directory; `start`/`stop` may be repeated."""
+
+    def __init__(self, workdir: Path, extra_args: Sequence[str] = (), port: Optional[int] = None) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.extra_args: List[str] = list(extra_args)
+        self.port = port or free_port()
+        self.stdout_path = workdir / "emulator.stdout.log"
+        self.stderr_path = workdir / "emulator.stderr.log"
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/devstoreaccount1"
+
+    @property
+    def command(self) -> List[str]:
+        return [
+            str(kumo_binary()), "emulator", "--host", "127.0.0.1", "--port", str(self.port),
+            "--data", str(self.data_dir), *self.extra_args,
+        ]
+
+    def start(self) -> None:
+        binary = kumo_binary()
+        if not binary.is_file() or not os.access(binary, os.X_OK):
+            raise EmulatorStartError(
+                f"kumo binary not found or not executable at {binary}; build it with "
+                "`swift build --product kumo` (scripts/conformance does this) or set KUMO_BIN"
+            )
+        # Append, so the output of earlier runs (before a restart) stays readable.
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                failure = f"the emulator exited with status {code} before accepting connections"
+                break
+            if accepts_connections(self.port):
+                return
+            if time.monotonic() > deadline:
+                failure = (
+                    f"the emulator did not accept connections on 127.0.0.1:{self.port} "
+                    f"within {STARTUP_TIMEOUT_SECONDS:.0f}s"
+                )
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise EmulatorStartError(
+            f"{failure}\ncommand: {' '.join(self.command)}\n"
+            f"--- emulator stderr ---\n{tail(self.stderr_path)}\n"
+            f"--- emulator stdout ---\n{tail(self.stdout_path, 2000)}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM and wait: the emulator shuts down gracefully, closing its store."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

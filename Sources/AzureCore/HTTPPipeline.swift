@@ -59,6 +59,7 @@ public struct HTTPPipeline: Sendable {
             policies.append(BearerTokenPolicy(credential: tokenCredential, scopes: options.tokenScopes))
         case .anonymous: break
         }
+        policies.append(contentsOf: options.perRetryPolicies)
         policies.append(LoggingPolicy(logger: options.logger))
         return HTTPPipeline(policies: policies, transport: transport, perTryTimeout: options.perTryTimeout)
     }
@@ -76,6 +77,8 @@ public struct ClientOptions: Sendable {
     public var logger: Logger = Logger(label: "kumo.azure")
     /// Scopes requested from a token credential.
     public var tokenScopes: [String] = ["https://storage.azure.com/.default"]
+    /// Extra policies that run on every try, after authentication (metrics, tracing, tests).
+    public var perRetryPolicies: [any HTTPPipelinePolicy] = []
 
     public init() {}
 }

@@ -15,13 +15,15 @@ final class TemporaryDirectory: Sendable {
 
 /// Runs the emulator in this process on a free port for the duration of `body`.
 func withEmulator<T: Sendable>(
-    options: ClientOptions = testOptions(), _ body: @Sendable (BlobServiceClient, String) async throws -> T
+    options: ClientOptions = testOptions(), configure: (inout EmulatorConfiguration) -> Void = { _ in },
+    _ body: @Sendable (BlobServiceClient, String) async throws -> T
 ) async throws -> T {
     let directory = TemporaryDirectory()
     let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let server = Task {
-        try await BlobEmulator(configuration: EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path))
-            .run { port in continuation.yield(port) }
+    var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
+    configure(&configuration)
+    let server = Task { [configuration] in
+        try await BlobEmulator(configuration: configuration).run { port in continuation.yield(port) }
     }
     defer { server.cancel() }
     var iterator = ports.makeAsyncIterator()

@@ -73,6 +73,8 @@ let package = Package(
             name: "kumo",
             dependencies: [
                 "KumoKV",
+                "AzureCore",
+                "AzureStorageBlobs",
                 "AzureEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

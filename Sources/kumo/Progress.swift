@@ -1,12 +1,13 @@
 import Foundation
+import Synchronization
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal so that logs
 /// and scripts see clean output.
-final class ProgressBar {
+final class ProgressBar: Sendable {
     private let title: String
     private let total: Int
     private let enabled: Bool
-    private var lastDrawn = Date.distantPast
+    private let lastDrawn = Mutex(Date.distantPast)
 
     init(_ title: String, total: Int, enabled: Bool = FileHandleOutput.standardErrorIsTerminal) {
         self.title = title
@@ -17,8 +18,12 @@ final class ProgressBar {
     func update(_ done: Int) {
         guard enabled else { return }
         let now = Date()
-        guard done >= total || now.timeIntervalSince(lastDrawn) > 0.1 else { return }
-        lastDrawn = now
+        let due = lastDrawn.withLock { last in
+            guard done >= total || now.timeIntervalSince(last) > 0.1 else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         let fraction = Double(min(done, total)) / Double(total)
         let width = 30
         let filled = Int(fraction * Double(width))

@@ -1,0 +1,230 @@
+import ArgumentParser
+import AzureCore
+import AzureStorageBlobs
+import Foundation
+
+struct BlobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blob",
+        abstract: "Work with Azure Blob Storage (or the local emulator): containers, uploads, downloads, SAS.",
+        discussion: """
+            The account comes from --connection-string or the AZURE_STORAGE_CONNECTION_STRING environment \
+            variable. For the local emulator use 'UseDevelopmentStorage=true' (http://127.0.0.1:10000).
+            """,
+        subcommands: [
+            BlobContainerCommand.self, BlobUpload.self, BlobDownload.self, BlobList.self, BlobDelete.self, BlobSAS.self,
+        ])
+}
+
+/// Options every `kumo blob` subcommand shares.
+struct BlobAccountOptions: ParsableArguments {
+    @Option(help: "A storage connection string (default: $AZURE_STORAGE_CONNECTION_STRING).")
+    var connectionString: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func resolvedConnectionString() throws -> String {
+        if let connectionString { return connectionString }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["AZURE_STORAGE_CONNECTION_STRING"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        throw ValidationError(
+            "no storage account: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING (for the emulator: UseDevelopmentStorage=true)")
+    }
+
+    func service() throws -> BlobServiceClient {
+        try BlobServiceClient(connectionString: try resolvedConnectionString())
+    }
+
+    func connectionParts() throws -> StorageConnectionString {
+        try StorageConnectionString(try resolvedConnectionString())
+    }
+}
+
+struct BlobContainerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "container", abstract: "List, create or delete containers.")
+
+    enum Action: String, ExpressibleByArgument, CaseIterable { case list, create, delete }
+
+    @OptionGroup var account: BlobAccountOptions
+    @Argument(help: "list, create or delete.") var action: Action = .list
+    @Argument(help: "The container (for create and delete), or a name prefix (for list).") var name: String?
+
+    func validate() throws {
+        if action != .list && (name ?? "").isEmpty { throw ValidationError("'\(action.rawValue)' needs a container name") }
+    }
+
+    func run() async throws {
+        let service = try account.service()
+        switch action {
+        case .create:
+            let created = try await service.containerClient(name!).createIfNotExists()
+            print(account.json ? "{\"container\":\"\(name!)\",\"created\":\(created)}" : (created ? "created \(name!)" : "\(name!) already exists"))
+        case .delete:
+            try await service.containerClient(name!).delete()
+            print(account.json ? "{\"container\":\"\(name!)\",\"deleted\":true}" : "deleted \(name!)")
+        case .list:
+            var names: [String] = []
+            for try await item in service.listContainers(prefix: name) { names.append(item.name) }
+            if account.json { try printJSON(names) } else { names.forEach { print($0) } }
+        }
+    }
+}
+
+struct BlobUpload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload", abstract: "Upload a file as a block blob (in parallel blocks when large).")
+
+    @OptionGroup var account: BlobAccountOptions
+    @Argument(help: "The file to upload.") var file: String
+    @Option(help: "The container.") var container: String
+    @Option(help: "The blob name (default: the file's name).") var name: String?
+    @Option(help: "Block size in MiB.") var blockSizeMiB: Int = 8
+    @Option(help: "Blocks in flight at once.") var concurrency: Int = 8
+    @Flag(help: "Fail if the blob exists instead of replacing it.") var noOverwrite = false
+
+    func validate() throws {
+        guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("cannot read \(file)") }
+        guard (1...4000).contains(blockSizeMiB) else { throw ValidationError("--block-size-mi-b must be 1-4000, not \(blockSizeMiB)") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+    }
+
+    func run() async throws {
+        let blobName = name ?? URL(fileURLWithPath: file).lastPathComponent
+        let blob = try account.service().containerClient(container).blobClient(blobName)
+        let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
+        let bar = ProgressBar("uploading", total: size, enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
+        var options = BlobUploadOptions()
+        options.blockSize = blockSizeMiB << 20
+        options.concurrency = concurrency
+        if noOverwrite { options.conditions = .ifNotExists }
+        options.progress = { sent in bar.update(Int(sent)) }
+        let started = Date()
+        let result = try await blob.upload(fileAt: file, options: options)
+        bar.finish()
+        let seconds = Date().timeIntervalSince(started)
+        if account.json {
+            try printJSON(TransferSummary(container: container, blob: blobName, bytes: size, seconds: seconds, etag: result.etag))
+        } else {
+            print(String(format: "uploaded %@ to %@/%@: %d bytes in %.2f s (%.1f MB/s)", file, container, blobName, size, seconds, Double(size) / max(seconds, 1e-6) / 1e6))
+        }
+    }
+}
+
+struct BlobDownload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "download", abstract: "Download a blob to a file with parallel ranged reads, checking its MD5.")
+
+    @OptionGroup var account: BlobAccountOptions
+    @Argument(help: "The blob name.") var name: String
+    @Option(help: "The container.") var container: String
+    @Option(help: "The file to write (created or replaced).") var to: String
+    @Option(help: "Range size in MiB.") var chunkSizeMiB: Int = 8
+    @Option(help: "Ranges in flight at once.") var concurrency: Int = 8
+
+    func run() async throws {
+        let blob = try account.service().containerClient(container).blobClient(name)
+        let total = try await blob.properties().contentLength
+        let bar = ProgressBar("downloading", total: Int(total), enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
+        var options = BlobDownloadOptions()
+        options.chunkSize = chunkSizeMiB << 20
+        options.concurrency = concurrency
+        options.progress = { received in bar.update(Int(received)) }
+        let started = Date()
+        let properties = try await blob.download(toFile: to, options: options)
+        bar.finish()
+        let seconds = Date().timeIntervalSince(started)
+        if account.json {
+            try printJSON(TransferSummary(container: container, blob: name, bytes: Int(properties.contentLength), seconds: seconds, etag: properties.etag))
+        } else {
+            print(String(format: "downloaded %@/%@ to %@: %lld bytes in %.2f s", container, name, to, properties.contentLength, seconds))
+        }
+    }
+}
+
+struct TransferSummary: Encodable {
+    var container: String
+    var blob: String
+    var bytes: Int
+    var seconds: Double
+    var etag: String
+}
+
+struct BlobList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List blobs by prefix, optionally one directory level.")
+
+    @OptionGroup var account: BlobAccountOptions
+    @Option(help: "The container.") var container: String
+    @Option(help: "Only names starting with this.") var prefix: String?
+    @Option(help: "List one level, grouping deeper names into prefixes ending in this delimiter.") var delimiter: String?
+
+    func run() async throws {
+        let client = try account.service().containerClient(container)
+        var rows: [[String: String]] = []
+        if let delimiter {
+            for try await item in client.listBlobsByHierarchy(delimiter: delimiter, prefix: prefix) {
+                switch item {
+                case .prefix(let name): rows.append(["name": name, "kind": "prefix"])
+                case .blob(let blob): rows.append(["name": blob.name, "kind": "blob", "size": String(blob.properties.contentLength)])
+                }
+            }
+        } else {
+            for try await blob in client.listBlobs(prefix: prefix) {
+                rows.append(["name": blob.name, "kind": "blob", "size": String(blob.properties.contentLength)])
+            }
+        }
+        if account.json { try printJSON(rows); return }
+        for row in rows { print(row["kind"] == "prefix" ? "\(row["name"]!)" : "\(row["size"]!)\t\(row["name"]!)") }
+    }
+}
+
+struct BlobDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a blob.")
+
+    @OptionGroup var account: BlobAccountOptions
+    @Argument(help: "The blob name.") var name: String
+    @Option(help: "The container.") var container: String
+
+    func run() async throws {
+        try await account.service().containerClient(container).blobClient(name).delete()
+        print(account.json ? "{\"deleted\":true}" : "deleted \(container)/\(name)")
+    }
+}
+
+struct BlobSAS: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sas", abstract: "Print a SAS token for a container or blob, signed with the account key.")
+
+    @OptionGroup var account: BlobAccountOptions
+    @Option(help: "The container.") var container: String
+    @Option(help: "A blob in the container (default: a container SAS).") var name: String?
+    @Option(help: "Permissions: any of r a c w d x l t.") var permissions = "r"
+    @Option(help: "Seconds until the token expires.") var expiresIn: Int = 3600
+    @Option(help: "Allowed client IP or range (a.b.c.d or a.b.c.d-e.f.g.h).") var ip: String?
+    @Flag(help: "Allow https only.") var httpsOnly = false
+
+    func validate() throws {
+        let allowed = Set("racwdxlt")
+        if let bad = permissions.first(where: { !allowed.contains($0) }) {
+            throw ValidationError("permission '\(bad)' is not one of r a c w d x l t")
+        }
+        if expiresIn <= 0 { throw ValidationError("--expires-in must be positive") }
+    }
+
+    func run() async throws {
+        let parts = try account.connectionParts()
+        guard let accountName = parts.accountName, let key = parts.accountKey else {
+            throw ValidationError("signing a SAS needs AccountName and AccountKey in the connection string")
+        }
+        let letters: [(Character, BlobSASBuilder.Permissions)] = [
+            ("r", .read), ("a", .add), ("c", .create), ("w", .write), ("d", .delete), ("x", .deleteVersion), ("l", .list), ("t", .tag),
+        ]
+        var set: BlobSASBuilder.Permissions = []
+        for (letter, permission) in letters where permissions.contains(letter) { set.insert(permission) }
+        var builder = BlobSASBuilder(containerName: container, blobName: name, permissions: set, expiresOn: Date().addingTimeInterval(TimeInterval(expiresIn)))
+        builder.ipRange = ip
+        if httpsOnly { builder.protocol = .httpsOnly }
+        print(builder.token(signedWith: try StorageSharedKeyCredential(accountName: accountName, accountKey: key)))
+    }
+}

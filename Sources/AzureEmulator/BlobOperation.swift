@@ -53,7 +53,7 @@ enum BlobOperation: String, CaseIterable, Sendable {
             case (.put, "acl"): self = .setContainerACL
             case (.put, "lease"): self = .leaseContainer
             case (.get, nil), (.head, nil), (.get, "metadata"), (.head, "metadata"): self = .getContainerProperties
-            case (.get, "acl"), (.head, "acl"): self = .getContainerACL
+            case (.get, "acl"): self = .getContainerACL
             case (.get, "list"): self = .listBlobs
             case (.delete, nil): self = .deleteContainer
             default: throw .unsupportedOperation()

@@ -8,7 +8,7 @@ from typing import Callable
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, RetentionPolicy
 
 from emulator import EmulatorProcess
 from support import CLIENT_OPTIONS, assert_http_error, connection_string, unique_name
@@ -125,3 +125,29 @@ def test_unversioned_account_sends_no_version_id(container) -> None:
     result = blob.upload_blob(b"x")
     assert result.get("version_id") is None
     assert blob.get_blob_properties().version_id is None
+
+
+def test_with_soft_delete_deleted_versions_are_kept_and_undeleted(versioned_service: BlobServiceClient) -> None:
+    versioned_service.set_service_properties(delete_retention_policy=RetentionPolicy(enabled=True, days=2))
+    container = versioned_service.create_container(unique_name("ver"))
+    blob = container.get_blob_client("doc.txt")
+    v1 = blob.upload_blob(b"one")["version_id"]
+    v2 = blob.upload_blob(b"two", overwrite=True)["version_id"]
+    seen = {}
+    blob.delete_blob(
+        version_id=v1,
+        raw_response_hook=lambda r: seen.update(permanent=r.http_response.headers.get("x-ms-delete-type-permanent")),
+    )
+    assert seen["permanent"] == "false"
+    assert [b.version_id for b in container.list_blobs(include=["versions"])] == [v2]
+    with pytest.raises(HttpResponseError) as caught:
+        blob.download_blob(version_id=v1)
+    assert_http_error(caught.value, 404, "BlobNotFound")
+    listed = [(b.version_id, bool(b.deleted), b.remaining_retention_days) for b in container.list_blobs(include=["versions", "deleted"])]
+    assert listed == [(v1, True, 2), (v2, False, None)]
+
+    # Undelete Blob restores the soft-deleted versions.
+    blob.undelete_blob()
+    assert [b.version_id for b in container.list_blobs(include=["versions"])] == [v1, v2]
+    assert blob.download_blob(version_id=v1).readall() == b"one"
+    assert blob.download_blob().readall() == b"two"

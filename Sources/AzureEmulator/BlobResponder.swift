@@ -418,7 +418,7 @@ struct BlobResponder: HTTPResponder {
                 case .blob(let blob, let kind):
                     xml.element("Blob") { xml in
                         xml.element("Name", blob.name)
-                        if kind == .deleted { xml.element("Deleted", "true") }
+                        if kind == .deleted || kind == .deletedVersion { xml.element("Deleted", "true") }
                         if let version = blob.versionID, kind != .deleted {
                             xml.element("VersionId", version)
                             if kind == .current { xml.element("IsCurrentVersion", "true") }
@@ -440,7 +440,7 @@ struct BlobResponder: HTTPResponder {
                             xml.element("AccessTierInferred", "true")
                             writeLease(kind == .current ? blob.lease : nil, to: &xml)
                             xml.element("ServerEncrypted", "true")
-                            if kind == .deleted, let deleted = blob.deletedTime {
+                            if let deleted = blob.deletedTime {
                                 xml.element("DeletedTime", HTTPDate.rfc1123(deleted))
                                 if let purge = storage.purgeTime(of: blob) {
                                     let days = Int((purge.timeIntervalSince(now) / 86_400).rounded(.up))

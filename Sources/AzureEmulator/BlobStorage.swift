@@ -205,7 +205,8 @@ actor BlobStorage {
     /// previous version. The flag tells whether it is the current version.
     func blob(_ account: String, _ container: String, _ name: String, version: String) throws -> (BlobRecord, isCurrent: Bool)? {
         if let current = try blob(account, container, name), current.versionID == version { return (current, true) }
-        guard let record = try decode(BlobRecord.self, store.get(Self.versionKey(account, container, name, version), in: Self.blobs))
+        guard let record = try decode(BlobRecord.self, store.get(Self.versionKey(account, container, name, version), in: Self.blobs)),
+            record.deletedTime == nil
         else { return nil }
         return (record, false)
     }
@@ -347,7 +348,7 @@ actor BlobStorage {
 
     /// Delete Blob. Without `version`: the current blob goes (kept as a previous version on a versioned
     /// account, else soft-deleted when the account's retention policy is on). With `version`: that previous
-    /// version goes. `snapshotsOnly` (`x-ms-delete-snapshots: only`) deletes nothing, since blobs here have no
+    /// version goes (soft-deleted when the retention policy is on). `snapshotsOnly` (`x-ms-delete-snapshots: only`) deletes nothing, since blobs here have no
     /// snapshots, but still checks that the blob exists and may be written.
     func deleteBlob(
         _ account: String, _ container: String, _ name: String, version: String?, leaseID: String?,
@@ -357,10 +358,16 @@ actor BlobStorage {
         let current = try blob(account, container, name)
         if let version, current?.versionID != version {
             let key = Self.versionKey(account, container, name, version)
-            guard let record = try decode(BlobRecord.self, store.get(key, in: Self.blobs)) else {
+            guard var record = try decode(BlobRecord.self, store.get(key, in: Self.blobs)), record.deletedTime == nil else {
                 throw BlobServiceError.blobNotFound()
             }
             try check(record)
+            if let days = try serviceSettings(account).deleteRetentionDays {
+                record.deletedTime = clock()
+                record.retentionDays = days
+                try store.put(key, encode(record), in: Self.blobs)
+                return DeleteResult(permanent: false)
+            }
             try store.delete(key, in: Self.blobs)
             try collectGarbage(account, container, name, candidates: Self.files(of: record))
             return DeleteResult(permanent: true)
@@ -397,17 +404,34 @@ actor BlobStorage {
         return DeleteResult(permanent: permanent)
     }
 
-    /// Undelete Blob: restores the soft-deleted blob when no current blob has its name; succeeds without change
-    /// when the blob exists, as Azure does.
+    /// Undelete Blob: restores the blob's soft-deleted versions, and the soft-deleted blob when no current blob
+    /// has its name; succeeds without change when the blob exists, as Azure does.
     func undeleteBlob(_ account: String, _ container: String, _ name: String) throws {
         try requireContainer(account, container)
+        var restoredVersions = 0
+        var batch = WriteBatch()
+        try store.withCursor(.prefix(Self.key(account, container, name, "v", "")), in: Self.blobs) { cursor in
+            while let entry = try cursor.next() {
+                guard var version = try decode(BlobRecord.self, entry.value), version.deletedTime != nil,
+                    !isExpired(version)
+                else { continue }
+                version.deletedTime = nil
+                version.retentionDays = nil
+                batch.put(entry.key, try encode(version), in: Self.blobs)
+                restoredVersions += 1
+            }
+        }
+        if restoredVersions > 0 { try store.write(batch) }
         let key = Self.deletedKey(account, container, name)
         let deleted = try decode(BlobRecord.self, store.get(key, in: Self.blobs)).flatMap { isExpired($0) ? nil : $0 }
         if try blob(account, container, name) != nil { return }
-        guard var record = deleted else { throw BlobServiceError.blobNotFound() }
+        guard var record = deleted else {
+            if restoredVersions > 0 { return }
+            throw BlobServiceError.blobNotFound()
+        }
         record.deletedTime = nil
         record.retentionDays = nil
-        var batch = WriteBatch()
+        batch = WriteBatch()
         batch.put(Self.key(account, container, name), try encode(record), in: Self.blobs)
         batch.delete(key, in: Self.blobs)
         try store.write(batch)
@@ -431,7 +455,7 @@ actor BlobStorage {
         case prefix(String)
     }
 
-    enum ListingKind { case current, version, deleted }
+    enum ListingKind { case current, version, deleted, deletedVersion }
 
     /// What a listing shows besides current blobs.
     struct ListingInclude {
@@ -463,7 +487,7 @@ actor BlobStorage {
                 switch kind {
                 case .current: visible.append((record, kind))
                 case .version: if include.versions { visible.append((record, kind)) }
-                case .deleted: if include.deleted && !isExpired(record) { visible.append((record, kind)) }
+                case .deleted, .deletedVersion: if include.deleted && !isExpired(record) { visible.append((record, kind)) }
                 }
             }
             guard !visible.isEmpty else { return nil }
@@ -487,7 +511,12 @@ actor BlobStorage {
         for try await entry in store.scan(range, in: Self.blobs) {
             let parts = Self.parts(of: entry.key)
             guard parts.count >= 3, let record = try decode(BlobRecord.self, entry.value) else { continue }
-            let kind: ListingKind = parts.count == 3 ? .current : (parts[3] == "d" ? .deleted : .version)
+            var kind: ListingKind = parts.count == 3 ? .current : (parts[3] == "d" ? .deleted : .version)
+            if kind == .version && record.deletedTime != nil {
+                // A soft-deleted version shows only when both versions and deleted blobs are asked for.
+                guard include.versions else { continue }
+                kind = .deletedVersion
+            }
             if parts[2] != groupName {
                 if let next = flush() { return (entries, next) }
                 groupName = parts[2]
@@ -608,7 +637,9 @@ actor BlobStorage {
         var expired: [(key: [UInt8], parts: [String], record: BlobRecord)] = []
         for try await entry in store.scan(.all, in: Self.blobs) {
             let parts = Self.parts(of: entry.key)
-            guard parts.count == 4, parts[3] == "d", let record = try decode(BlobRecord.self, entry.value) else { continue }
+            guard (parts.count == 4 && parts[3] == "d") || (parts.count == 5 && parts[3] == "v"),
+                let record = try decode(BlobRecord.self, entry.value)
+            else { continue }
             if let purge = purgeTime(of: record), now >= purge { expired.append((entry.key, parts, record)) }
         }
         for item in expired {

@@ -13,11 +13,11 @@ struct BlobStorageSweepTests {
         var read: @Sendable () -> Date { { self.now.withLock { $0 } } }
     }
 
-    static func withStorage(_ body: (BlobStorage, Clock) async throws -> Void) async throws {
+    static func withStorage(versioned: Bool = false, _ body: (BlobStorage, Clock) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-sweep-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = Clock()
-        let storage = try await BlobStorage(dataDirectory: directory, clock: clock.read)
+        let storage = try await BlobStorage(dataDirectory: directory, versionedAccounts: versioned ? ["acct"] : [], clock: clock.read)
         _ = try await storage.createContainer("acct", "box", metadata: [:])
         try await body(storage, clock)
     }
@@ -94,6 +94,35 @@ struct BlobStorageSweepTests {
             await #expect(throws: BlobServiceError.self) { try await storage.undeleteBlob("acct", "box", "doc") }
             #expect(try await storage.sweep().purgedBlobs == 1)
             #expect(!FileManager.default.fileExists(atPath: storage.path(of: file)))
+        }
+    }
+
+    static func put(_ storage: BlobStorage, _ name: String, _ bytes: String) async throws -> (BlobRecord, String) {
+        let file = storage.newDataFile()
+        FileManager.default.createFile(atPath: storage.path(of: file), contents: Data(bytes.utf8))
+        let record = try await storage.putBlob(
+            "acct", "box", name, part: DataPart(file: file, length: Int64(bytes.utf8.count)), properties: BlobHTTPProperties(),
+            metadata: [:], leaseID: nil
+        ) { _ in }
+        return (record, file)
+    }
+
+    @Test func softDeletedVersionsArePurgedWithTheirDataOnly() async throws {
+        try await Self.withStorage(versioned: true) { storage, clock in
+            try await storage.setServiceSettings("acct", ServiceSettings(deleteRetentionDays: 1))
+            let (first, firstFile) = try await Self.put(storage, "doc", "one")
+            let (_, secondFile) = try await Self.put(storage, "doc", "two")
+            let version = try #require(first.versionID)
+            let result = try await storage.deleteBlob("acct", "box", "doc", version: version, leaseID: nil, snapshotsOnly: false) { _ in }
+            #expect(!result.permanent)
+            #expect(try await storage.blob("acct", "box", "doc", version: version) == nil)
+            clock.advance(days: 1)
+            #expect(try await storage.sweep().purgedBlobs == 1)
+            #expect(!FileManager.default.fileExists(atPath: storage.path(of: firstFile)))
+            // The current version's data stays.
+            #expect(FileManager.default.fileExists(atPath: storage.path(of: secondFile)))
+            #expect(try await storage.blob("acct", "box", "doc")?.size == 3)
+            await #expect(throws: BlobServiceError.self) { try await storage.undeleteBlob("acct", "box", "missing") }
         }
     }
 }

@@ -5,6 +5,10 @@ started from `$KUMO_BIN` (default `<repo>/.build/debug/kumo`) on a free port wit
 directory, and stopped at the end. Set `KUMO_CONFORMANCE_CONNECTION_STRING` to run the suite against
 an endpoint that is already running instead (the account must be devstoreaccount1 with its
 well-known key, since the auth tests derive clients from it).
+
+Tests that need an emulator of their own (versioning, soft delete, fault injection, restarts) use the
+`dedicated_emulator` fixture, which starts `kumo emulator` with extra flags on a fresh data directory
+(see emulator.py); those tests are skipped against an external endpoint.
 """
 
 from __future__ import annotations

@@ -34,10 +34,18 @@ struct XMLWriter {
         }
     }
 
+    /// An element with child elements; with none it is written empty (`<UncommittedBlocks />`), as Azure does.
     mutating func element(_ name: String, _ body: (inout XMLWriter) -> Void) {
+        let start = text.endIndex
         open(name)
+        let afterOpen = text.endIndex
         body(&self)
-        close(name)
+        if text.endIndex == afterOpen {
+            text.removeSubrange(start...)
+            text += "<\(name) />"
+        } else {
+            close(name)
+        }
     }
 
     static func escape(_ value: String) -> String {

@@ -10,8 +10,9 @@ struct BlobFormatTests {
         xml.open("EnumerationResults", attributes: [("ContainerName", "a&b")])
         xml.element("Prefix", "x<y")
         xml.element("NextMarker", nil)
+        xml.element("UncommittedBlocks") { _ in }
         xml.close("EnumerationResults")
-        #expect(xml.text == "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ContainerName=\"a&amp;b\"><Prefix>x&lt;y</Prefix><NextMarker /></EnumerationResults>")
+        #expect(xml.text == "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ContainerName=\"a&amp;b\"><Prefix>x&lt;y</Prefix><NextMarker /><UncommittedBlocks /></EnumerationResults>")
     }
 
     @Test func blockListParsesEverySource() throws {

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "AzureCore", targets: ["AzureCore"]),
         .library(name: "AzureStorageBlobs", targets: ["AzureStorageBlobs"]),
         .library(name: "AzureEmulator", targets: ["AzureEmulator"]),
+        .library(name: "KumoBackup", targets: ["KumoBackup"]),
         .executable(name: "kumo", targets: ["kumo"]),
     ],
     dependencies: [
@@ -58,6 +59,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "KumoBackup",
+            dependencies: [
+                "KumoKV",
+                "AzureCore",
+                "AzureStorageBlobs",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "AzureEmulator",
             dependencies: [
                 "KumoKV",
@@ -76,6 +87,7 @@ let package = Package(
                 "AzureCore",
                 "AzureStorageBlobs",
                 "AzureEmulator",
+                "KumoBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -94,6 +106,11 @@ let package = Package(
         .testTarget(
             name: "AzureStorageBlobsTests",
             dependencies: ["AzureCore", "AzureStorageBlobs", "AzureEmulator"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KumoBackupTests",
+            dependencies: ["KumoBackup", "KumoKV", "AzureCore", "AzureStorageBlobs", "AzureEmulator"],
             swiftSettings: strictSettings
         ),
         .testTarget(

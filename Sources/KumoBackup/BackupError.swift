@@ -1,0 +1,30 @@
+/// The one error type of KumoBackup. Its message names the backup, file or path involved.
+public struct BackupError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        /// The target URL or an option is malformed.
+        public static let invalidArgument = Code("invalidArgument")
+        /// No backup has that id.
+        public static let notFound = Code("notFound")
+        /// A stored file is missing, has the wrong size or checksum, or a manifest does not parse.
+        public static let corrupt = Code("corrupt")
+        /// Another backup of the same prefix holds the lock.
+        public static let locked = Code("locked")
+        /// The restore directory is not empty.
+        public static let targetNotEmpty = Code("targetNotEmpty")
+        /// The restored store does not match its manifest.
+        public static let verificationFailed = Code("verificationFailed")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "BackupError.\(code): \(message)" }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// An object stored in a backup target.
+public struct StoredObject: Sendable, Hashable {
+    /// The path below the target's root, with `/` separators.
+    public var path: String
+    public var size: Int64
+}
+
+/// Where backups are kept: a local directory or an Azure Blob Storage container prefix.
+///
+/// Paths are relative to the target's root. Every write of a complete object is atomic: a reader sees the
+/// whole object or none of it.
+public protocol BackupTarget: Sendable {
+    /// A human description, e.g. `file:///backups` (never containing secrets).
+    var description: String { get }
+
+    /// Stores the file at `localPath` as `path`, replacing any object there.
+    func upload(file localPath: String, to path: String) async throws
+
+    /// Stores `data` as `path`. With `createOnly`, fails with `.locked` if `path` already exists, so two
+    /// writers can never both write the same manifest.
+    func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws
+
+    /// Writes the object at `path` to `localPath`.
+    func download(_ path: String, to localPath: String) async throws
+
+    func read(_ path: String) async throws -> [UInt8]
+
+    /// The object's size, or nil when it does not exist.
+    func size(of path: String) async throws -> Int64?
+
+    /// Every object whose path starts with `prefix`.
+    func list(prefix: String) async throws -> [StoredObject]
+
+    /// Deletes `path`; deleting a missing object is not an error.
+    func delete(_ path: String) async throws
+
+    /// Takes an exclusive lock named `path` for the duration of `body`, so two backups of the same target
+    /// never run at once.
+    func withLock<T: Sendable>(_ path: String, _ body: @Sendable () async throws -> T) async throws -> T
+}

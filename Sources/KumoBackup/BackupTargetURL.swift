@@ -1,0 +1,65 @@
+import AzureCore
+import AzureStorageBlobs
+import Foundation
+
+/// Opens a backup target from a URL:
+/// - `file:///var/backups/kumo` (or a plain path): a local directory;
+/// - `azure://<container>/<prefix>`: the account from `AZURE_STORAGE_CONNECTION_STRING`;
+/// - `https://<account>.blob.core.windows.net/<container>/<prefix>[?<SAS>]` (or the emulator's
+///   `http://127.0.0.1:10000/devstoreaccount1/<container>/<prefix>`): a SAS in the URL, or else the key from
+///   `AZURE_STORAGE_CONNECTION_STRING` when it names the same account.
+public enum BackupTargets {
+    public static func open(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            clientOptions: ClientOptions = ClientOptions()) throws -> any BackupTarget {
+        if url.hasPrefix("file://") { return try LocalDirectoryTarget(root: String(url.dropFirst("file://".count))) }
+        if url.hasPrefix("/") || url.hasPrefix(".") { return try LocalDirectoryTarget(root: url) }
+        if url.hasPrefix("azure://") {
+            guard let connection = environment["AZURE_STORAGE_CONNECTION_STRING"], !connection.isEmpty else {
+                throw BackupError(.invalidArgument, "\(url) needs AZURE_STORAGE_CONNECTION_STRING to name the account")
+            }
+            let rest = url.dropFirst("azure://".count)
+            let (container, prefix) = split(rest)
+            guard !container.isEmpty else { throw BackupError(.invalidArgument, "\(url) names no container (azure://<container>/<prefix>)") }
+            let service = try BlobServiceClient(connectionString: connection, options: clientOptions)
+            return AzureBlobTarget(container: service.containerClient(container), prefix: prefix)
+        }
+        if url.hasPrefix("https://") || url.hasPrefix("http://") {
+            guard var components = URLComponents(string: url), let host = components.host else {
+                throw BackupError(.invalidArgument, "'\(Redaction.redact(url))' is not a URL")
+            }
+            let sas = components.percentEncodedQuery
+            components.query = nil
+            var segments = components.path.split(separator: "/").map(String.init)
+            // Path-style (emulator) URLs carry the account as the first segment.
+            let pathStyle = host == "127.0.0.1" || host == "localhost" || !host.contains(".blob.")
+            var accountName = host.split(separator: ".").first.map(String.init) ?? ""
+            var endpoint = "\(components.scheme!)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+            if pathStyle {
+                guard !segments.isEmpty else { throw BackupError(.invalidArgument, "\(url) names no account") }
+                accountName = segments.removeFirst()
+                endpoint += "/\(accountName)"
+            }
+            guard !segments.isEmpty else { throw BackupError(.invalidArgument, "\(Redaction.redact(url)) names no container") }
+            let container = segments.removeFirst()
+            let prefix = segments.joined(separator: "/")
+            let credential: StorageCredential
+            if let sas, !sas.isEmpty {
+                credential = .sas(sas)
+            } else if let connection = environment["AZURE_STORAGE_CONNECTION_STRING"],
+                let parsed = try? StorageConnectionString(connection), parsed.accountName == accountName, let key = parsed.accountKey
+            {
+                credential = .sharedKey(try StorageSharedKeyCredential(accountName: accountName, accountKey: key))
+            } else {
+                throw BackupError(.invalidArgument, "\(Redaction.redact(url)) has no SAS, and AZURE_STORAGE_CONNECTION_STRING has no key for account '\(accountName)'")
+            }
+            let service = try BlobServiceClient(endpoint: URL(string: endpoint)!, credential: credential, options: clientOptions)
+            return AzureBlobTarget(container: service.containerClient(container), prefix: prefix)
+        }
+        throw BackupError(.invalidArgument, "unsupported backup target '\(Redaction.redact(url))' (use file://, azure:// or https://)")
+    }
+
+    private static func split(_ text: Substring) -> (String, String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        return (String(parts.first ?? ""), parts.count > 1 ? String(parts[1]) : "")
+    }
+}

@@ -6,7 +6,7 @@ struct Kumo: AsyncParsableCommand {
         commandName: "kumo",
         abstract: "A key-value store on RocksDB, with backups, encryption and change streams on Azure.",
         version: KumoVersion.string,
-        subcommands: [KVCommand.self, BlobCommand.self, EmulatorCommand.self, DemoCommand.self]
+        subcommands: [KVCommand.self, BackupCommand.self, BlobCommand.self, EmulatorCommand.self, DemoCommand.self]
     )
 }
 

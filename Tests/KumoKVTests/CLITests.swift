@@ -81,7 +81,14 @@ struct CLITests {
         #expect(result.status == 0, "\(result.stderr)")
         let summary = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect(summary?["keysLoaded"] as? Int == 4000)
-        #expect(summary?["changes"] as? Int == 4000 + 200 + 40 + 1)
-        #expect((summary?["verifiedKeys"] as? Int ?? 0) > 3000)
+        #expect(summary?["changes"] as? Int == 4000 + 20 + 4 + 1)
+        let full = summary?["fullBackup"] as? [String: Any]
+        let incremental = summary?["incrementalBackup"] as? [String: Any]
+        #expect(full?["filesReused"] as? Int == 0)
+        #expect((incremental?["filesReused"] as? Int ?? 0) > 0, "the incremental backup reuses stored SSTs")
+        #expect((incremental?["bytesUploaded"] as? Int ?? .max) < (full?["bytesUploaded"] as? Int ?? 0))
+        // 2000 users + 2000 orders, less the range order:00000000..00000049 (50 keys) and the deleted orders
+        // 505, 1005 and 1505 (order 5 is inside the range).
+        #expect(summary?["restoredKeys"] as? Int == 4000 - 50 - 3)
     }
 }

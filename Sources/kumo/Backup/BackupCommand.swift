@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import KumoBackup
+import KumoKV
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up a store to a local directory or Azure Blob Storage, and verify, restore and prune backups.",
+        discussion: """
+            Targets are URLs: file:///path (or a plain path), azure://<container>/<prefix> (account from \
+            AZURE_STORAGE_CONNECTION_STRING), or https://<account>.blob.core.windows.net/<container>/<prefix>[?SAS]. \
+            Backups are incremental: SST files already stored are never uploaded again.
+            """,
+        subcommands: [
+            BackupCreate.self, BackupList.self, BackupShow.self, BackupVerify.self, BackupRestore.self, BackupPrune.self,
+            BackupDelete.self,
+        ])
+}
+
+struct BackupTargetOptions: ParsableArguments {
+    @Option(name: [.customLong("to"), .customLong("from")], help: "The backup target URL.")
+    var target: String
+
+    @Option(help: "Files transferred at once.") var concurrency: Int = 4
+
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func validate() throws {
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+    }
+
+    func engine() throws -> BackupEngine {
+        BackupEngine(target: try BackupTargets.open(target), concurrency: concurrency)
+    }
+}
+
+/// Prints progress for long backup operations on a terminal.
+func backupProgress(json: Bool) -> (@Sendable (BackupProgress) -> Void)? {
+    guard !json, FileHandleOutput.standardErrorIsTerminal else { return nil }
+    let bars = BackupProgressBars()
+    return { progress in bars.show(progress) }
+}
+
+final class BackupProgressBars: Sendable {
+    func show(_ progress: BackupProgress) {
+        guard progress.bytesTotal > 0 else {
+            FileHandleOutput.writeToStandardError("\r\(progress.phase.rawValue)...")
+            return
+        }
+        let bar = ProgressBar(pad(progress.phase.rawValue, 11), total: Int(progress.bytesTotal))
+        bar.update(Int(progress.bytesDone))
+        if progress.bytesDone >= progress.bytesTotal { FileHandleOutput.writeToStandardError("\n") }
+    }
+}
+
+func formatBytes(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+struct BackupCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Back up a store (it may keep running).")
+
+    @Option(help: "The store directory.") var db: String
+    @OptionGroup var options: BackupTargetOptions
+    @Option(help: "A label recorded in the manifest.") var label: String?
+
+    func run() async throws {
+        var storeOptions = StoreOptions()
+        storeOptions.createIfMissing = false
+        let store = try await Store.open(at: db, options: storeOptions)
+        defer { try? store.close() }
+        let manifest = try await options.engine().create(store, label: label, progress: backupProgress(json: options.json))
+        if options.json {
+            try printJSON(BackupSummary(manifest))
+        } else {
+            let uploaded = manifest.files.filter(\.uploaded)
+            print("backup \(manifest.id) at sequence \(manifest.sequenceNumber)")
+            print("  \(manifest.files.count) files, \(formatBytes(manifest.totalBytes)); uploaded \(uploaded.count) (\(formatBytes(manifest.uploadedBytes))), reused \(manifest.files.count - uploaded.count)")
+            print(String(format: "  %.2f s, %@/s", manifest.durationSeconds, formatBytes(Int64(Double(manifest.uploadedBytes) / max(manifest.durationSeconds, 0.001)))))
+        }
+    }
+}
+
+struct BackupSummary: Encodable {
+    var id: String
+    var label: String?
+    var createdAt: Date
+    var sequenceNumber: UInt64
+    var files: Int
+    var filesUploaded: Int
+    var filesReused: Int
+    var bytes: Int64
+    var bytesUploaded: Int64
+    var bytesReused: Int64
+    var seconds: Double
+    var bytesPerSecond: Double
+
+    init(_ manifest: BackupManifest) {
+        id = manifest.id
+        label = manifest.label
+        createdAt = manifest.createdAt
+        sequenceNumber = manifest.sequenceNumber
+        files = manifest.files.count
+        filesUploaded = manifest.files.filter(\.uploaded).count
+        filesReused = files - filesUploaded
+        bytes = manifest.totalBytes
+        bytesUploaded = manifest.uploadedBytes
+        bytesReused = bytes - bytesUploaded
+        seconds = manifest.durationSeconds
+        bytesPerSecond = Double(bytesUploaded) / max(seconds, 0.001)
+    }
+}
+
+struct BackupList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List backups, oldest first.")
+
+    @OptionGroup var options: BackupTargetOptions
+
+    func run() async throws {
+        let (backups, unreadable) = try await options.engine().listWithProblems()
+        if options.json {
+            try printJSON(backups.map(BackupSummary.init))
+        } else {
+            print(pad("id", 28) + pad("created (UTC)", 26) + pad("sequence", 12) + pad("size", 12) + "new / shared files")
+            for backup in backups {
+                let uploaded = backup.files.filter(\.uploaded).count
+                print(pad(backup.id, 28) + pad(ISO8601DateFormatter().string(from: backup.createdAt), 26) + pad(String(backup.sequenceNumber), 12)
+                      + pad(formatBytes(backup.totalBytes), 12) + "\(uploaded) / \(backup.files.count - uploaded)" + (backup.label.map { "  \($0)" } ?? ""))
+            }
+        }
+        for path in unreadable { printError("warning: manifest \(path) does not read; run 'kumo backup verify' on it") }
+    }
+}
+
+struct BackupShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one backup's manifest.")
+
+    @OptionGroup var options: BackupTargetOptions
+    @Argument(help: "The backup id, or 'latest'.") var id: String
+
+    func run() async throws {
+        let manifest = try await options.engine().manifest(id)
+        if options.json {
+            try printJSON(manifest)
+            return
+        }
+        print("backup \(manifest.id)\(manifest.label.map { " (\($0))" } ?? "")")
+        print("  created \(manifest.createdAt) from \(manifest.sourceHost):\(manifest.sourcePath)")
+        print("  sequence \(manifest.sequenceNumber); column families \(manifest.columnFamilies.joined(separator: ", "))")
+        print("  RocksDB \(manifest.rocksDBVersion), Kumo \(manifest.kumoVersion)")
+        for file in manifest.files {
+            print("  \(pad(file.name, 22))\(pad(file.kind.rawValue, 9))\(pad(formatBytes(file.size), 11))\(file.uploaded ? "new   " : "shared")  \(file.path)")
+        }
+    }
+}
+
+struct BackupVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Check a backup's files (exit 1 if any is bad); --deep re-hashes and test-restores.")
+
+    @OptionGroup var options: BackupTargetOptions
+    @Argument(help: "The backup id, or 'latest'.") var id: String
+    @Flag(help: "Download and re-hash every file, then restore to a temporary directory and open it.") var deep = false
+
+    func run() async throws {
+        let report = try await options.engine().verify(id, deep: deep)
+        if options.json {
+            try printJSON(report)
+        } else if report.isSound {
+            print("backup \(report.backupID): \(report.filesChecked) files \(deep ? "downloaded, re-hashed and restored" : "present with their recorded sizes")")
+        } else {
+            for problem in report.problems { print("BAD: \(problem)") }
+        }
+        if !report.isSound { throw ExitCode(1) }
+    }
+}
+
+struct BackupRestore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Restore a backup into a new or empty directory, checking every file first.")
+
+    @Option(help: "The backup target URL.") var from: String
+    @Option(help: "Files transferred at once.") var concurrency: Int = 4
+    @Flag(help: "Print JSON instead of text.") var json = false
+    @Argument(help: "The backup id, or 'latest'.") var id: String
+    @Option(help: "The directory to restore into (must not exist or be empty).") var to: String
+
+    func run() async throws {
+        let engine = BackupEngine(target: try BackupTargets.open(from), concurrency: concurrency)
+        let report = try await engine.restore(id, to: to, progress: backupProgress(json: json))
+        if json {
+            try printJSON(report)
+        } else {
+            print("restored \(report.backupID) to \(report.path) at sequence \(report.sequenceNumber) (\(formatBytes(report.bytes)))")
+            for (family, count) in report.keyCounts.sorted(by: { $0.key < $1.key }) { print("  \(pad(family, 20))\(count) keys") }
+        }
+    }
+}
+
+struct BackupPrune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune", abstract: "Delete backups outside a retention policy, then the files no kept backup needs.")
+
+    @OptionGroup var options: BackupTargetOptions
+    @Option(help: "Keep the newest N backups.") var keepLast: Int
+    @Option(help: "Also keep the newest backup of each of the last D days.") var keepDaily: Int = 0
+    @Option(help: "Also keep the newest backup of each of the last W weeks.") var keepWeekly: Int = 0
+    @Flag(help: "Only say what would be deleted.") var dryRun = false
+
+    func validate() throws {
+        if keepLast < 1 { throw ValidationError("--keep-last must be at least 1 (prune never deletes every backup)") }
+    }
+
+    func run() async throws {
+        let report = try await options.engine().prune(RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly), dryRun: dryRun)
+        try printPrune(report, json: options.json)
+    }
+}
+
+struct BackupDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete one backup and the files only it needed.")
+
+    @OptionGroup var options: BackupTargetOptions
+    @Argument(help: "The backup id.") var id: String
+    @Flag(help: "Only say what would be deleted.") var dryRun = false
+
+    func run() async throws {
+        try printPrune(try await options.engine().delete(id, dryRun: dryRun), json: options.json)
+    }
+}
+
+func printPrune(_ report: PruneReport, json: Bool) throws {
+    if json {
+        try printJSON(report)
+        return
+    }
+    let verb = report.dryRun ? "would delete" : "deleted"
+    print("kept \(report.keptBackups.count) backups; \(verb) \(report.deletedBackups.count) backups and \(report.deletedObjects.count) files (\(formatBytes(report.deletedBytes)))")
+    for id in report.deletedBackups { print("  \(verb) backup \(id)") }
+}

@@ -8,8 +8,11 @@ public struct AzureBlobTarget: BackupTarget {
     /// Prepended to every path (empty, or ending in `/`).
     public let prefix: String
     let transferOptions: (upload: BlobUploadOptions, download: BlobDownloadOptions)
+    /// How long to wait for another backup's lock before failing with `.locked`.
+    public var lockTimeout: Duration
 
-    public init(container: BlobContainerClient, prefix: String) {
+    public init(container: BlobContainerClient, prefix: String, lockTimeout: Duration = .seconds(30)) {
+        self.lockTimeout = lockTimeout
         self.container = container
         self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
         transferOptions = (BlobUploadOptions(), BlobDownloadOptions())
@@ -71,8 +74,9 @@ public struct AzureBlobTarget: BackupTarget {
         try await blob(path).deleteIfExists()
     }
 
-    /// A blob lease is the lock: it expires by itself (60 s) if this process dies, and is renewed while
-    /// `body` runs.
+    /// A blob lease is the lock. It lasts 15 seconds (Azure's shortest) and is renewed every 5 while `body`
+    /// runs, so a process that dies holding it frees the target within 15 seconds. A held lock is waited for
+    /// up to `lockTimeout`, which covers a lease left behind by a killed run.
     public func withLock<T: Sendable>(_ path: String, _ body: @Sendable () async throws -> T) async throws -> T {
         let lockBlob = blob(path)
         if try await !lockBlob.exists() {
@@ -81,14 +85,21 @@ public struct AzureBlobTarget: BackupTarget {
             do { try await lockBlob.upload([], options: options) } catch let error as AzureError where error.statusCode == 409 || error.statusCode == 412 {}
         }
         let lease = lockBlob.leaseClient()
-        do {
-            try await lease.acquire(seconds: 60)
-        } catch let error as AzureError where error.errorCode == "LeaseAlreadyPresent" {
-            throw BackupError(.locked, "another backup of \(description) is running (its lease on \(path) is active)")
+        let deadline = ContinuousClock.now + lockTimeout
+        while true {
+            do {
+                try await lease.acquire(seconds: 15)
+                break
+            } catch let error as AzureError where error.errorCode == "LeaseAlreadyPresent" {
+                guard ContinuousClock.now < deadline else {
+                    throw BackupError(.locked, "another backup of \(description) is running (its lease on \(path) is active)")
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
         }
         let renewal = Task {
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(20))
+                try await Task.sleep(for: .seconds(5))
                 try await lease.renew()
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import KumoKV
+import Synchronization
 
 /// Where a long backup operation is.
 public struct BackupProgress: Sendable {
@@ -108,7 +109,12 @@ public struct BackupEngine: Sendable {
             let started = Date()
             let id = Self.newID(started)
             let checkpointPath = store.path + ".kumo-backup-\(id)"
-            defer { try? FileManager.default.removeItem(atPath: checkpointPath) }
+            Self.removeAbandonedCheckpoints(of: store.path)
+            Self.activeCheckpoints.withLock { _ = $0.insert(checkpointPath) }
+            defer {
+                try? FileManager.default.removeItem(atPath: checkpointPath)
+                Self.activeCheckpoints.withLock { _ = $0.remove(checkpointPath) }
+            }
 
             progress?(BackupProgress(phase: .checkpoint, filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0))
             var families: [String: String] = [:]
@@ -159,6 +165,21 @@ public struct BackupEngine: Sendable {
             progress?(BackupProgress(phase: .manifest, filesDone: toUpload.count, filesTotal: toUpload.count, bytesDone: uploadTotal, bytesTotal: uploadTotal))
             try await target.write(try manifest.encoded(), to: BackupManifest.path(id: id, createdAt: started), createOnly: true)
             return manifest
+        }
+    }
+
+    /// Checkpoint directories of backups running in this process.
+    static let activeCheckpoints = Mutex<Set<String>>([])
+
+    /// Removes checkpoint directories left beside the store by backups that died (killed, crashed). Only the
+    /// process that has the store open can back it up, so any directory not in use here is abandoned.
+    static func removeAbandonedCheckpoints(of storePath: String) {
+        let parent = (storePath as NSString).deletingLastPathComponent
+        let prefix = (storePath as NSString).lastPathComponent + ".kumo-backup-"
+        let active = activeCheckpoints.withLock { $0 }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
+            let path = parent + "/" + name
+            if !active.contains(path) { try? FileManager.default.removeItem(atPath: path) }
         }
     }
 

@@ -54,7 +54,7 @@ func withEachTarget(_ body: @Sendable (any BackupTarget, String) async throws ->
         options: options)
     let container = service.containerClient("backups")
     try await container.create()
-    try await body(AzureBlobTarget(container: container, prefix: "prod/kv1"), "azure")
+    try await body(AzureBlobTarget(container: container, prefix: "prod/kv1", lockTimeout: .seconds(2)), "azure")
 }
 
 @Suite("Backups: full, incremental, restore, verify, prune")

@@ -1,0 +1,151 @@
+import Crypto
+import Foundation
+
+/// Kumo's encrypted file format, version 1: a file encrypted with AES-256-GCM in independently
+/// authenticated chunks, so it can be streamed with bounded memory and read from any chunk.
+///
+/// ```
+/// header (40 bytes)
+///   0  8  magic "KUMOENC1"
+///   8  1  format version (1)
+///   9  1  algorithm (1 = AES-256-GCM)
+///  10  1  log2 of the chunk size (16...26)
+///  11  1  reserved (0)
+///  12 16  file id (random)
+///  28  8  plaintext length, little-endian
+///  36  4  chunk count, little-endian
+/// chunks, one per `chunkSize` bytes of plaintext (the last may be shorter; an empty file has one empty chunk)
+///   ciphertext || 16-byte GCM tag
+/// ```
+///
+/// Chunk `i` uses nonce `0x00000000 || i` (8 bytes little-endian): every file has its own random data key,
+/// so nonces never repeat under one key. Each chunk's additional authenticated data is the whole header
+/// followed by `i` (8 bytes little-endian) and a final-chunk flag (1 byte), which binds each chunk to its
+/// file (file id, length) and its position: chunks cannot be reordered, swapped between files, dropped or
+/// appended, and the file cannot be truncated, without failing authentication.
+public enum EncryptedFileFormat {
+    public static let magic = Array("KUMOENC1".utf8)
+    public static let headerSize = 40
+    public static let tagSize = 16
+    public static let defaultChunkSizeLog2: UInt8 = 20
+
+    public struct Header: Equatable, Sendable {
+        public var fileID: [UInt8]
+        public var plaintextLength: UInt64
+        public var chunkSizeLog2: UInt8
+
+        public var chunkSize: Int { 1 << Int(chunkSizeLog2) }
+        public var chunkCount: UInt32 {
+            plaintextLength == 0 ? 1 : UInt32((plaintextLength + UInt64(chunkSize) - 1) / UInt64(chunkSize))
+        }
+
+        public var bytes: [UInt8] {
+            var out = magic
+            out += [1, 1, chunkSizeLog2, 0]
+            out += fileID
+            withUnsafeBytes(of: plaintextLength.littleEndian) { out += $0 }
+            withUnsafeBytes(of: chunkCount.littleEndian) { out += $0 }
+            return out
+        }
+
+        public static func parse(_ bytes: [UInt8], name: String) throws -> Header {
+            guard bytes.count >= headerSize, Array(bytes[0..<8]) == magic else {
+                throw BackupError(.corrupt, "\(name) is not a Kumo encrypted file (bad header)")
+            }
+            guard bytes[8] == 1, bytes[9] == 1 else {
+                throw BackupError(.corrupt, "\(name) uses encrypted format \(bytes[8]) / algorithm \(bytes[9]), which this Kumo does not read")
+            }
+            guard (16...26).contains(bytes[10]) else { throw BackupError(.corrupt, "\(name) has an invalid chunk size") }
+            let length = bytes[28..<36].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let count = bytes[36..<40].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+            let header = Header(fileID: Array(bytes[12..<28]), plaintextLength: length, chunkSizeLog2: bytes[10])
+            guard header.chunkCount == count else { throw BackupError(.corrupt, "\(name) has an inconsistent chunk count") }
+            return header
+        }
+    }
+
+    /// The size of the encrypted form of `plaintextLength` bytes.
+    public static func encryptedSize(plaintextLength: UInt64, chunkSizeLog2: UInt8 = defaultChunkSizeLog2) -> UInt64 {
+        let header = Header(fileID: [UInt8](repeating: 0, count: 16), plaintextLength: plaintextLength, chunkSizeLog2: chunkSizeLog2)
+        return UInt64(headerSize) + plaintextLength + UInt64(header.chunkCount) * UInt64(tagSize)
+    }
+
+    static func nonce(_ index: UInt32) throws -> AES.GCM.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        withUnsafeBytes(of: UInt64(index).littleEndian) { bytes.replaceSubrange(4..<12, with: $0) }
+        return try AES.GCM.Nonce(data: bytes)
+    }
+
+    static func additionalData(_ header: [UInt8], index: UInt32, isFinal: Bool) -> [UInt8] {
+        var aad = header
+        withUnsafeBytes(of: UInt64(index).littleEndian) { aad += $0 }
+        aad.append(isFinal ? 1 : 0)
+        return aad
+    }
+
+    /// Encrypts the file at `source` into `destination` with `key` (32 bytes), reading one chunk at a time.
+    public static func encrypt(file source: String, to destination: String, key: SymmetricKey,
+                               chunkSizeLog2: UInt8 = defaultChunkSizeLog2) throws -> Header {
+        guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError(.invalidArgument, "cannot read \(source)") }
+        defer { try? input.close() }
+        let length = UInt64((try FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber)?.int64Value ?? 0)
+        var fileID = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for index in fileID.indices { fileID[index] = UInt8.random(in: 0...255, using: &generator) }
+        let header = Header(fileID: fileID, plaintextLength: length, chunkSizeLog2: chunkSizeLog2)
+        let headerBytes = header.bytes
+        guard FileManager.default.createFile(atPath: destination, contents: Data(headerBytes)),
+            let output = FileHandle(forWritingAtPath: destination)
+        else { throw BackupError(.invalidArgument, "cannot create \(destination)") }
+        defer { try? output.close() }
+        try output.seekToEnd()
+        for index in 0..<header.chunkCount {
+            let chunk = try input.read(upToCount: header.chunkSize) ?? Data()
+            let sealed = try AES.GCM.seal(
+                chunk, using: key, nonce: try nonce(index),
+                authenticating: additionalData(headerBytes, index: index, isFinal: index == header.chunkCount - 1))
+            try output.write(contentsOf: sealed.ciphertext)
+            try output.write(contentsOf: sealed.tag)
+        }
+        guard try input.read(upToCount: 1)?.isEmpty ?? true else {
+            throw BackupError(.invalidArgument, "\(source) grew while it was being encrypted")
+        }
+        return header
+    }
+
+    /// Decrypts `source` into `destination`, authenticating every chunk. `name` is used in errors.
+    /// - Throws: ``BackupError`` `.corrupt` naming the file and chunk when anything fails to authenticate
+    ///   (wrong key, tampered, reordered, swapped or missing chunks, truncation).
+    public static func decrypt(file source: String, to destination: String, key: SymmetricKey, name: String) throws -> Header {
+        guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError(.invalidArgument, "cannot read \(source)") }
+        defer { try? input.close() }
+        let headerBytes = Array(try input.read(upToCount: headerSize) ?? Data())
+        let header = try Header.parse(headerBytes, name: name)
+        guard FileManager.default.createFile(atPath: destination, contents: nil),
+            let output = FileHandle(forWritingAtPath: destination)
+        else { throw BackupError(.invalidArgument, "cannot create \(destination)") }
+        defer { try? output.close() }
+        var remaining = header.plaintextLength
+        for index in 0..<header.chunkCount {
+            let plainCount = Int(min(UInt64(header.chunkSize), remaining))
+            let sealed = try input.read(upToCount: plainCount + tagSize) ?? Data()
+            guard sealed.count == plainCount + tagSize else {
+                throw BackupError(.corrupt, "\(name) is truncated at chunk \(index) of \(header.chunkCount)")
+            }
+            do {
+                let box = try AES.GCM.SealedBox(
+                    nonce: try nonce(index), ciphertext: sealed.prefix(plainCount), tag: sealed.suffix(tagSize))
+                let plain = try AES.GCM.open(
+                    box, using: key, authenticating: additionalData(headerBytes, index: index, isFinal: index == header.chunkCount - 1))
+                try output.write(contentsOf: plain)
+            } catch {
+                throw BackupError(.corrupt, "\(name): chunk \(index) of \(header.chunkCount) fails authentication (wrong key, or the file was altered)")
+            }
+            remaining -= UInt64(plainCount)
+        }
+        guard try input.read(upToCount: 1)?.isEmpty ?? true else {
+            throw BackupError(.corrupt, "\(name) has data past its last chunk")
+        }
+        return header
+    }
+}

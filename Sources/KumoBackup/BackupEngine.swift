@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KumoKV
 import Synchronization
@@ -88,12 +89,15 @@ public struct BackupEngine: Sendable {
     public let target: any BackupTarget
     /// Files transferred or hashed at once.
     public var concurrency: Int
+    /// Encrypts new backups when set (envelope encryption, a data key per file), and decrypts restores.
+    public var keyEncryptionKey: (any KeyEncryptionKey)?
     static let lockPath = "rocksdb/.lock"
     static let sharedPrefix = "rocksdb/shared/"
 
-    public init(target: any BackupTarget, concurrency: Int = 4) {
+    public init(target: any BackupTarget, concurrency: Int = 4, keyEncryptionKey: (any KeyEncryptionKey)? = nil) {
         self.target = target
         self.concurrency = max(1, concurrency)
+        self.keyEncryptionKey = keyEncryptionKey
     }
 
     // MARK: Create
@@ -131,28 +135,62 @@ public struct BackupEngine: Sendable {
 
             let existing = Dictionary(
                 try await target.list(prefix: Self.sharedPrefix).map { ($0.path, $0.size) }, uniquingKeysWith: { a, _ in a })
+            let kek = keyEncryptionKey
+            // An encrypted shared SST can only be reused with the data key an earlier manifest recorded for it.
+            var knownKeys: [String: BackupManifest.FileEncryption] = [:]
+            if kek != nil {
+                for backup in try await listWithProblems().backups {
+                    for file in backup.files { if let encryption = file.encryption { knownKeys[file.path] = encryption } }
+                }
+            }
             let backupDirectory = "rocksdb/\(BackupManifest.dayString(started))/\(id)/"
-            let planned: [BackupManifest.File] = hashed.map { name, digest in
+            var planned: [BackupManifest.File] = hashed.map { name, digest in
                 let kind = Self.kind(of: name)
+                let suffix = kek == nil ? "" : ".kenc"
                 if kind == .sst {
                     let family = families[name] ?? "unknown"
                     let number = name.replacingOccurrences(of: ".sst", with: "")
-                    let path = "\(Self.sharedPrefix)\(family)/\(number)-\(digest.size)-\(digest.hex.prefix(16)).sst"
+                    let path = "\(Self.sharedPrefix)\(family)/\(number)-\(digest.size)-\(digest.hex.prefix(16)).sst\(suffix)"
+                    var reusable = existing[path] != nil
+                    var encryption: BackupManifest.FileEncryption?
+                    if kek != nil {
+                        encryption = knownKeys[path]
+                        reusable = reusable && encryption != nil && existing[path] == encryption?.storedSize
+                            && encryption?.dataKey.kekID == kek?.id
+                    } else {
+                        reusable = reusable && existing[path] == digest.size
+                    }
                     return .init(name: name, kind: kind, columnFamily: family, size: digest.size, sha256: digest.hex,
-                                 path: path, uploaded: existing[path] != digest.size)
+                                 path: path, uploaded: !reusable, encryption: reusable ? encryption : nil)
                 }
                 return .init(name: name, kind: kind, columnFamily: nil, size: digest.size, sha256: digest.hex,
-                             path: backupDirectory + name, uploaded: true)
+                             path: backupDirectory + name + suffix, uploaded: true, encryption: nil)
             }
 
             let toUpload = planned.filter(\.uploaded)
             let uploadTotal = toUpload.reduce(0) { $0 + $1.size }
             let counter = TransferCounter()
-            _ = try await boundedMap(toUpload, limit: concurrency) { file in
-                try await target.upload(file: checkpointPath + "/" + file.name, to: file.path)
+            let encryptions = try await boundedMap(toUpload, limit: concurrency) { file -> (String, BackupManifest.FileEncryption?) in
+                let local = checkpointPath + "/" + file.name
+                var encryption: BackupManifest.FileEncryption?
+                if let kek {
+                    let dataKey = SymmetricKey(size: .bits256)
+                    let encrypted = local + ".kenc"
+                    _ = try EncryptedFileFormat.encrypt(file: local, to: encrypted, key: dataKey)
+                    defer { try? FileManager.default.removeItem(atPath: encrypted) }
+                    try await target.upload(file: encrypted, to: file.path)
+                    encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
+                                       storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
+                } else {
+                    try await target.upload(file: local, to: file.path)
+                }
                 let (done, bytes) = counter.add(file.size)
                 progress?(BackupProgress(phase: .uploading, filesDone: done, filesTotal: toUpload.count, bytesDone: bytes, bytesTotal: uploadTotal))
-                return ()
+                return (file.path, encryption)
+            }
+            let byPath = Dictionary(encryptions.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+            for index in planned.indices where planned[index].uploaded {
+                planned[index].encryption = byPath[planned[index].path] ?? nil
             }
 
             let manifest = BackupManifest(
@@ -252,7 +290,8 @@ public struct BackupEngine: Sendable {
         } else {
             let results = try await boundedMap(manifest.files, limit: concurrency) { file -> String? in
                 guard let size = try await target.size(of: file.path) else { return "\(file.name): \(file.path) is missing" }
-                return size == file.size ? nil : "\(file.name): \(file.path) has \(size) bytes, the manifest says \(file.size)"
+                let expected = file.encryption?.storedSize ?? file.size
+                return size == expected ? nil : "\(file.name): \(file.path) has \(size) bytes, the manifest says \(expected)"
             }
             problems = results.compactMap { $0 }
         }
@@ -281,11 +320,23 @@ public struct BackupEngine: Sendable {
         defer { try? FileManager.default.removeItem(atPath: staging) }
 
         let target = self.target
+        let kek = keyEncryptionKey
         let counter = TransferCounter()
         let total = manifest.totalBytes
         _ = try await boundedMap(manifest.files, limit: concurrency) { file in
             let local = staging + "/" + file.name
-            try await target.download(file.path, to: local)
+            if let encryption = file.encryption {
+                guard let kek else {
+                    throw BackupError(.invalidArgument, "backup \(manifest.id) is encrypted with \(encryption.dataKey.kekID); give its key to restore it")
+                }
+                let stored = local + ".kenc"
+                try await target.download(file.path, to: stored)
+                defer { try? FileManager.default.removeItem(atPath: stored) }
+                let dataKey = try await kek.unwrap(encryption.dataKey)
+                _ = try EncryptedFileFormat.decrypt(file: stored, to: local, key: dataKey, name: "\(file.name) (\(file.path))")
+            } else {
+                try await target.download(file.path, to: local)
+            }
             let digest = try FileHashing.sha256(ofFileAt: local)
             guard digest.size == file.size else {
                 throw BackupError(.corrupt, "\(file.name) (\(file.path)) has \(digest.size) bytes, the manifest says \(file.size)")
@@ -318,6 +369,34 @@ public struct BackupEngine: Sendable {
             counts[family.name] = count
         }
         return RestoreReport(backupID: manifest.id, path: directory, sequenceNumber: sequence, keyCounts: counts, bytes: total)
+    }
+
+    // MARK: Rekey
+
+    /// Re-wraps every data key of every backup under `newKey` (a new KEK, or a new version of one) without
+    /// touching the encrypted data; this engine's key must unwrap them. Returns how many keys were re-wrapped.
+    public func rekey(to newKey: any KeyEncryptionKey) async throws -> Int {
+        guard let oldKey = keyEncryptionKey else {
+            throw BackupError(.invalidArgument, "rekey needs the current key to unwrap the data keys")
+        }
+        let target = self.target
+        return try await target.withLock(Self.lockPath) {
+            var rewrapped = 0
+            for var manifest in try await list() {
+                var changed = false
+                for index in manifest.files.indices {
+                    guard let encryption = manifest.files[index].encryption, encryption.dataKey.kekID != newKey.id else { continue }
+                    let dataKey = try await oldKey.unwrap(encryption.dataKey)
+                    manifest.files[index].encryption?.dataKey = try await newKey.wrap(dataKey)
+                    changed = true
+                    rewrapped += 1
+                }
+                if changed {
+                    try await target.write(try manifest.encoded(), to: BackupManifest.path(id: manifest.id, createdAt: manifest.createdAt), createOnly: false)
+                }
+            }
+            return rewrapped
+        }
     }
 
     // MARK: Prune and delete

@@ -22,6 +22,18 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         public var path: String
         /// Whether this backup uploaded it (false: an earlier backup had).
         public var uploaded: Bool
+        /// Present when the stored object is encrypted (``EncryptedFileFormat``); `size` and `sha256` are
+        /// the plaintext's.
+        public var encryption: FileEncryption?
+    }
+
+    /// How one stored file is encrypted: its own random data key, wrapped by a key-encryption key.
+    public struct FileEncryption: Codable, Sendable, Equatable {
+        /// `KUMOENC1` (chunked AES-256-GCM, see EncryptedFileFormat).
+        public var format: String
+        public var dataKey: WrappedKey
+        /// The stored (encrypted) size.
+        public var storedSize: Int64
     }
 
     public var schema: Int

@@ -14,7 +14,7 @@ struct BackupCommand: AsyncParsableCommand {
             """,
         subcommands: [
             BackupCreate.self, BackupList.self, BackupShow.self, BackupVerify.self, BackupRestore.self, BackupPrune.self,
-            BackupDelete.self,
+            BackupDelete.self, BackupKeygen.self, BackupRekey.self,
         ])
 }
 
@@ -24,6 +24,10 @@ struct BackupTargetOptions: ParsableArguments {
 
     @Option(help: "Files transferred at once.") var concurrency: Int = 4
 
+    @Option(name: [.customLong("key"), .customLong("encrypt-with")],
+            help: "The key-encryption key: a local key file (file:///path or a path; see 'kumo backup keygen'). Encrypts new backups; needed to restore or deep-verify encrypted ones.")
+    var key: String?
+
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func validate() throws {
@@ -31,8 +35,17 @@ struct BackupTargetOptions: ParsableArguments {
     }
 
     func engine() throws -> BackupEngine {
-        BackupEngine(target: try BackupTargets.open(target), concurrency: concurrency)
+        BackupEngine(target: try BackupTargets.open(target), concurrency: concurrency, keyEncryptionKey: try key.map(openKEK))
     }
+}
+
+/// Opens a key-encryption key named on the command line.
+func openKEK(_ reference: String) throws -> any KeyEncryptionKey {
+    if reference.hasPrefix("file://") { return try LocalKeyFileKEK(path: String(reference.dropFirst("file://".count))) }
+    if reference.hasPrefix("https://") {
+        throw ValidationError("Key Vault keys (\(reference)) are not supported by this version; use a local key file")
+    }
+    return try LocalKeyFileKEK(path: reference)
 }
 
 /// Prints progress for long backup operations on a terminal.
@@ -189,12 +202,13 @@ struct BackupRestore: AsyncParsableCommand {
 
     @Option(help: "The backup target URL.") var from: String
     @Option(help: "Files transferred at once.") var concurrency: Int = 4
+    @Option(help: "The key-encryption key of an encrypted backup (a local key file).") var key: String?
     @Flag(help: "Print JSON instead of text.") var json = false
     @Argument(help: "The backup id, or 'latest'.") var id: String
     @Option(help: "The directory to restore into (must not exist or be empty).") var to: String
 
     func run() async throws {
-        let engine = BackupEngine(target: try BackupTargets.open(from), concurrency: concurrency)
+        let engine = BackupEngine(target: try BackupTargets.open(from), concurrency: concurrency, keyEncryptionKey: try key.map(openKEK))
         let report = try await engine.restore(id, to: to, progress: backupProgress(json: json))
         if json {
             try printJSON(report)
@@ -245,4 +259,37 @@ func printPrune(_ report: PruneReport, json: Bool) throws {
     let verb = report.dryRun ? "would delete" : "deleted"
     print("kept \(report.keptBackups.count) backups; \(verb) \(report.deletedBackups.count) backups and \(report.deletedObjects.count) files (\(formatBytes(report.deletedBytes)))")
     for id in report.deletedBackups { print("  \(verb) backup \(id)") }
+}
+
+struct BackupKeygen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen", abstract: "Create a local key file (256-bit, mode 0600) for encrypting backups.")
+
+    @Argument(help: "The key file to create; it must not exist.") var path: String
+
+    func validate() throws {
+        if FileManager.default.fileExists(atPath: path) { throw ValidationError("\(path) already exists; keygen never overwrites a key") }
+    }
+
+    func run() async throws {
+        let kek = try LocalKeyFileKEK.create(at: path)
+        print("created \(path) (\(kek.id)); keep a copy somewhere safe: backups encrypted with it cannot be restored without it")
+    }
+}
+
+struct BackupRekey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rekey", abstract: "Re-wrap every backup's data keys under a new key, without re-uploading data.")
+
+    @OptionGroup var options: BackupTargetOptions
+    @Option(help: "The new key-encryption key (a local key file).") var newKey: String
+
+    func validate() throws {
+        if options.key == nil { throw ValidationError("rekey needs the current key (--key) to unwrap the data keys") }
+    }
+
+    func run() async throws {
+        let count = try await options.engine().rekey(to: try openKEK(newKey))
+        print(options.json ? "{\"rewrappedKeys\":\(count)}" : "re-wrapped \(count) data keys under \(newKey)")
+    }
 }

@@ -1,18 +1,34 @@
 import Crypto
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 enum FileHashing {
-    /// Hex SHA-256 and size of the file at `path`, read in 4 MiB chunks.
+    /// Hex SHA-256 and size of the file at `path`, read in 1 MiB chunks into one reused buffer.
     static func sha256(ofFileAt path: String) throws -> (hex: String, size: Int64) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw BackupError(.invalidArgument, "cannot read \(path)")
-        }
-        defer { try? handle.close() }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw BackupError(.invalidArgument, "cannot read \(path)") }
+        defer { close(descriptor) }
+        #if os(Linux)
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
+        #endif
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: LocalFileIO.chunkSize, alignment: 4096)
+        defer { buffer.deallocate() }
         var hasher = SHA256()
         var size: Int64 = 0
-        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-            size += Int64(chunk.count)
+        while true {
+            let count = read(descriptor, buffer.baseAddress, buffer.count)
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw LocalFileIO.failure("read", path)
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            size += Int64(count)
         }
         return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), size)
     }

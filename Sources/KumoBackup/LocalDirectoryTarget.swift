@@ -27,8 +27,8 @@ public struct LocalDirectoryTarget: BackupTarget {
         try prepareParent(path)
         let temporary = temporary(path)
         do {
-            try FileManager.default.copyItem(atPath: localPath, toPath: temporary)
-            try Self.sync(temporary)
+            // One pass of large sendfile calls and an fsync, off the cooperative pool.
+            try await LocalFileIO.run { try LocalFileIO.copy(from: localPath, to: temporary, sync: true) }
             guard rename(temporary, full(path)) == 0 else {
                 throw BackupError(.invalidArgument, "cannot move \(temporary) to \(full(path)) (errno \(errno))")
             }
@@ -69,7 +69,13 @@ public struct LocalDirectoryTarget: BackupTarget {
             throw BackupError(.corrupt, "\(path) is missing from \(description)")
         }
         try? FileManager.default.removeItem(atPath: localPath)
-        try FileManager.default.copyItem(atPath: full(path), toPath: localPath)
+        let source = full(path)
+        do {
+            try await LocalFileIO.run { try LocalFileIO.copy(from: source, to: localPath, sync: false) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: localPath)
+            throw error
+        }
     }
 
     public func read(_ path: String) async throws -> [UInt8] {

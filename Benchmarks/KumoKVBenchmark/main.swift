@@ -9,11 +9,14 @@
 //               open (as db_bench does: it keeps its DB open between benchmarks); reports how many were found
 //
 // Keys are db_bench's default keys: the number as big-endian bytes (up to 8) padded with ASCII '0' to
-// `key-size` (`--key-format decimal` gives a zero-padded decimal string instead). Values are slices of a
-// pre-generated buffer of half-compressible printable bytes, like db_bench's RandomGenerator. Nothing is
-// allocated in a timed loop by this harness: keys are rewritten in place in buffers that the store only
-// borrows, and values are taken from a pool built before timing. Opening, destroying and closing the
-// database are outside the timed sections.
+// `key-size` (`--key-format decimal` gives a zero-padded decimal string instead). Values are half-compressible
+// printable bytes like db_bench's RandomGenerator makes, taken in turn from a small pool built before timing.
+// Nothing is allocated in a timed loop by this harness: keys are rewritten in place in buffers that the store
+// only borrows. Opening, destroying and closing the database are outside the timed sections.
+//
+// RocksDB's per-thread perf counters stay at RocksDB's default level (kEnableCount), as KumoKV leaves them;
+// db_bench switches them off unless given --perf_level=2, so scripts/bench-kv passes that for the like-for-like
+// table.
 
 import Foundation
 import KumoKV
@@ -49,6 +52,8 @@ struct BenchConfig {
     var seed: UInt64 = 0
     var keyFormat = KeyFormat.dbBench
     var compressionRatio = 0.5
+    /// How many distinct value arrays the writes cycle through.
+    var valuePool = 256
     var writeBufferSize = 64 << 20
     var maxWriteBufferNumber: Int32 = 2
     var maxOpenFiles: Int32 = -1
@@ -65,6 +70,7 @@ struct BenchConfig {
           --batch-size N                 entries per WriteBatch in fillbatch [1000]
           --compression NAME             none|snappy|zlib|bzip2|lz4|lz4hc|zstd [none]
           --compression-ratio R          values compress to this fraction [0.5]
+          --value-pool N                 distinct pre-built values the writes cycle through [256]
           --benchmarks LIST              comma-separated, run in order [fillseq,fillrandom,fillbatch,readrandom]
           --key-format dbbench|decimal   key layout [dbbench]
           --seed N                       PRNG seed; 0 picks one from the clock [0]
@@ -120,6 +126,7 @@ struct BenchConfig {
                     throw fail("--compression-ratio wants a number in (0, 1], got '\(text)'")
                 }
                 config.compressionRatio = ratio
+            case "--value-pool": config.valuePool = try int()
             case "--benchmarks":
                 config.benchmarks = try value().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { !$0.isEmpty }
@@ -237,25 +244,24 @@ struct KeyEncoder {
     }
 }
 
-/// Values to write, built before any timing: consecutive `size`-byte slices of at least 1 MiB of data made of
-/// 100-byte pieces, each a random printable string of `ratio * 100` bytes repeated, so a compressor gets the
-/// piece down to about `ratio` of its size (db_bench's RandomGenerator does the same).
-func makeValuePool(size: Int, ratio: Double, rng: inout SplitMix64) -> [[UInt8]] {
+/// Values to write, built before any timing: `count` consecutive `size`-byte slices of data made of 100-byte
+/// pieces, each a random printable string of `ratio * 100` bytes repeated, so a compressor gets the piece down to
+/// about `ratio` of its size (db_bench's RandomGenerator does the same).
+///
+/// The pool is small on purpose: every write retains and releases its value array, and cycling through
+/// thousands of separately allocated arrays would add cache misses on their headers that a program writing
+/// freshly built values does not have (db_bench copies its values out of one buffer).
+func makeValuePool(count: Int, size: Int, ratio: Double, rng: inout SplitMix64) -> [[UInt8]] {
     let pieceLength = 100
     let rawLength = max(1, Int(Double(pieceLength) * ratio))
+    let total = count * size
     var data: [UInt8] = []
-    data.reserveCapacity(max(1 << 20, size) + pieceLength)
-    while data.count < max(1 << 20, size) {
+    data.reserveCapacity(total + pieceLength)
+    while data.count < total {
         let raw = (0..<rawLength).map { _ in UInt8(ascii: " ") + UInt8(rng.next(below: 95)) }
         for index in 0..<pieceLength { data.append(raw[index % rawLength]) }
     }
-    var pool: [[UInt8]] = []
-    var offset = 0
-    while offset + size <= data.count {
-        pool.append(Array(data[offset..<(offset + size)]))
-        offset += size
-    }
-    return pool
+    return (0..<count).map { Array(data[($0 * size)..<(($0 + 1) * size)]) }
 }
 
 // MARK: Benchmarks
@@ -284,7 +290,8 @@ final class BenchRunner {
         self.config = config
         keys = KeyEncoder(size: config.keySize, format: config.keyFormat)
         var rng = SplitMix64(state: config.seed)
-        values = makeValuePool(size: config.valueSize, ratio: config.compressionRatio, rng: &rng)
+        values = makeValuePool(
+            count: config.valuePool, size: config.valueSize, ratio: config.compressionRatio, rng: &rng)
         self.rng = rng
     }
 
@@ -356,22 +363,23 @@ final class BenchRunner {
         let num = config.num
         let batchSize = config.batchSize
         let writeOptions = config.writeOptions
-        // One key buffer per batch slot. Once `write` returns and the batch is emptied, the batch no longer
-        // references them, so they are rewritten in place with no copy and no allocation.
-        var keyBuffers = (0..<batchSize).map { _ in keys.makeBuffer() }
+        // WriteBatch copies each key and value into its own encoding as it is added, so one key buffer is
+        // rewritten in place for every entry, with no copy and no allocation (a batch that kept references
+        // instead would make each rewrite copy the buffer first: still correct, only slower).
+        var key = keys.makeBuffer()
         var batch = WriteBatch()
         var valueIndex = 0
         var first = 0
-        // Reserve the batch's storage before timing.
-        for slot in 0..<batchSize { batch.put(keyBuffers[slot], values[0]) }
+        // Grow the batch's storage to a full batch before timing.
+        for _ in 0..<batchSize { batch.put(key, values[0]) }
         batch.removeAll(keepingCapacity: true)
         let start = monotonicNanoseconds()
         while first < num {
             let count = min(batchSize, num - first)
             batch.removeAll(keepingCapacity: true)
             for slot in 0..<count {
-                keys.encode(UInt64(first + slot), into: &keyBuffers[slot])
-                batch.put(keyBuffers[slot], values[valueIndex])
+                keys.encode(UInt64(first + slot), into: &key)
+                batch.put(key, values[valueIndex])
                 valueIndex += 1
                 if valueIndex == values.count { valueIndex = 0 }
             }
@@ -437,6 +445,7 @@ func configJSON(_ config: BenchConfig) -> String {
         ("value_size", "\(config.valueSize)"),
         ("batch_size", "\(config.batchSize)"),
         ("key_format", jsonString(config.keyFormat.rawValue)),
+        ("value_pool", "\(config.valuePool)"),
         ("compression", jsonString(options.compression.rawValue)),
         ("write_buffer_size", "\(options.writeBufferSize)"),
         ("max_write_buffer_number", "\(options.maxWriteBufferNumber)"),

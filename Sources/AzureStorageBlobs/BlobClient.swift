@@ -156,15 +156,17 @@ public struct BlobClient: Sendable {
         var sent: Int64 = 0
         try await withThrowingTaskGroup(of: Int.self) { group in
             var inFlight = 0
-            while let block = try nextBlock() {
-                block.withUnsafeReadableBytes { wholeMD5.update(bufferPointer: $0) }
-                let id = Self.blockID(ids.count)
-                ids.append(id)
+            while true {
+                // Wait for a free slot before reading the next block, so at most `concurrency` blocks are in memory.
                 if inFlight == options.concurrency {
                     sent += Int64(try await group.next() ?? 0)
                     options.progress?(sent)
                     inFlight -= 1
                 }
+                guard let block = try nextBlock() else { break }
+                block.withUnsafeReadableBytes { wholeMD5.update(bufferPointer: $0) }
+                let id = Self.blockID(ids.count)
+                ids.append(id)
                 group.addTask { try await stageBlock(id: id, data: block) }
                 inFlight += 1
             }

@@ -12,11 +12,30 @@ public struct HTTPHeaderFields: Sendable, Sequence {
 
     /// The first value of `name`; setting replaces every value of `name` (nil removes it).
     public subscript(name: String) -> String? {
-        get { fields.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value }
+        get { fields.first { Self.namesMatch($0.name, name) }?.value }
         set {
-            fields.removeAll { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+            fields.removeAll { Self.namesMatch($0.name, name) }
             if let newValue { fields.append((name, newValue)) }
         }
+    }
+
+    /// Header names are ASCII tokens (RFC 9110), so an ASCII case fold is the whole comparison; Foundation's
+    /// locale-aware `caseInsensitiveCompare` showed up in profiles of many small transfers.
+    static func namesMatch(_ a: String, _ b: String) -> Bool {
+        var left = a.utf8.makeIterator()
+        var right = b.utf8.makeIterator()
+        while true {
+            switch (left.next(), right.next()) {
+            case (nil, nil): return true
+            case (let x?, let y?):
+                if x != y && Self.asciiLowercased(x) != Self.asciiLowercased(y) { return false }
+            default: return false
+            }
+        }
+    }
+
+    private static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte + 32 : byte
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }

@@ -106,15 +106,29 @@ public struct BlobClient: Sendable {
         }
         defer { try? handle.close() }
         let size = Int((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0)
+        // Each block is read straight into the buffer that is sent, with no intermediate `Data`.
+        func readBlock(upTo count: Int, capacity: Int) throws -> ByteBuffer {
+            var buffer = ByteBufferAllocator().buffer(capacity: capacity)
+            while buffer.readableBytes < count {
+                let wanted = min(count - buffer.readableBytes, max(buffer.writableBytes, 1 << 20))
+                let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted) { pointer in
+                    let result = Foundation.read(handle.fileDescriptor, pointer.baseAddress!, wanted)
+                    guard result >= 0 else { throw AzureError(.invalidArgument, "reading \(path) failed (errno \(errno))") }
+                    return result
+                }
+                if read == 0 { break }
+            }
+            return buffer
+        }
         if size <= options.singleUploadThreshold {
-            let data = try handle.readToEnd() ?? Data()
-            let result = try await putBlob(ByteBuffer(bytes: data), options: options)
-            options.progress?(Int64(data.count))
+            let body = try readBlock(upTo: .max, capacity: size + 1)
+            let result = try await putBlob(body, options: options)
+            options.progress?(Int64(body.readableBytes))
             return result
         }
         return try await uploadInBlocks(options: options) {
-            let chunk = try handle.read(upToCount: options.blockSize) ?? Data()
-            return chunk.isEmpty ? nil : ByteBuffer(bytes: chunk)
+            let block = try readBlock(upTo: options.blockSize, capacity: options.blockSize)
+            return block.readableBytes == 0 ? nil : block
         }
     }
 
@@ -142,15 +156,17 @@ public struct BlobClient: Sendable {
         var sent: Int64 = 0
         try await withThrowingTaskGroup(of: Int.self) { group in
             var inFlight = 0
-            while let block = try nextBlock() {
-                block.withUnsafeReadableBytes { wholeMD5.update(bufferPointer: $0) }
-                let id = Self.blockID(ids.count)
-                ids.append(id)
+            while true {
+                // Wait for a free slot before reading the next block, so at most `concurrency` blocks are in memory.
                 if inFlight == options.concurrency {
                     sent += Int64(try await group.next() ?? 0)
                     options.progress?(sent)
                     inFlight -= 1
                 }
+                guard let block = try nextBlock() else { break }
+                block.withUnsafeReadableBytes { wholeMD5.update(bufferPointer: $0) }
+                let id = Self.blockID(ids.count)
+                ids.append(id)
                 group.addTask { try await stageBlock(id: id, data: block) }
                 inFlight += 1
             }
@@ -242,16 +258,29 @@ public struct BlobClient: Sendable {
             throw AzureError(.invalidArgument, "cannot create \(path)")
         }
         let sink = try FileSink(path: path)
-        let properties = try await download(to: sink, options: options)
+        // Hash the file while later ranges are still arriving, rather than in a second pass at the end.
+        let digest = options.validateMD5 ? TrailingFileMD5(sink: sink) : nil
+        let properties: BlobProperties
+        do {
+            properties = try await download(to: sink, options: options, digest: digest)
+        } catch {
+            try? sink.close()
+            throw error
+        }
         try sink.close()
         if options.validateMD5, let expected = properties.httpHeaders.contentMD5 {
-            let actual = try Self.md5(ofFileAt: path)
+            let actual: [UInt8]
+            if let digest, digest.hashedUpTo == properties.contentLength {
+                actual = digest.finalize()
+            } else {
+                actual = try Self.md5(ofFileAt: path)
+            }
             try Self.checkMD5(actual, expected: expected, what: "blob \(name) downloaded to \(path)")
         }
         return properties
     }
 
-    private func download(to sink: some DownloadSink, options: BlobDownloadOptions) async throws -> BlobProperties {
+    private func download(to sink: some DownloadSink, options: BlobDownloadOptions, digest: TrailingFileMD5? = nil) async throws -> BlobProperties {
         guard options.chunkSize > 0, options.concurrency > 0 else {
             throw AzureError(.invalidArgument, "chunkSize and concurrency must be at least 1")
         }
@@ -273,6 +302,8 @@ public struct BlobClient: Sendable {
         let total = properties.contentLength
         var written = try await write(first.body, to: sink, at: 0)
         options.progress?(written)
+        let digest = properties.httpHeaders.contentMD5 == nil ? nil : digest
+        try digest?.rangeFinished(offset: 0, length: written)
         guard total > written else { return properties }
         // Later ranges must come from the same blob: pin them to the ETag the first range returned.
         var pinned = options.conditions
@@ -281,20 +312,21 @@ public struct BlobClient: Sendable {
         let ranges = stride(from: Int64(options.chunkSize), to: total, by: options.chunkSize).map {
             ($0, min(Int64(options.chunkSize), total - $0))
         }
-        try await withThrowingTaskGroup(of: Int64.self) { group in
+        try await withThrowingTaskGroup(of: (offset: Int64, length: Int64).self) { group in
             var next = 0
             for (offset, length) in ranges.prefix(options.concurrency) {
-                group.addTask { try await downloadRange(offset: offset, length: length, conditions: conditions, to: sink) }
+                group.addTask { (offset, try await downloadRange(offset: offset, length: length, conditions: conditions, to: sink)) }
                 next += 1
             }
             while let done = try await group.next() {
-                written += done
+                written += done.length
                 options.progress?(written)
                 if next < ranges.count {
                     let (offset, length) = ranges[next]
                     next += 1
-                    group.addTask { try await downloadRange(offset: offset, length: length, conditions: conditions, to: sink) }
+                    group.addTask { (offset, try await downloadRange(offset: offset, length: length, conditions: conditions, to: sink)) }
                 }
+                try digest?.rangeFinished(offset: done.offset, length: done.length)
             }
         }
         return properties
@@ -430,7 +462,7 @@ final class FileSink: DownloadSink, @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else { throw AzureError(.invalidArgument, "cannot open \(path) for writing (errno \(errno))") }
     }
 
@@ -445,9 +477,50 @@ final class FileSink: DownloadSink, @unchecked Sendable {
         }
     }
 
+    /// Reads up to `count` bytes at `offset` into `buffer`; returns how many were read (0 at the end).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        while true {
+            let result = pread(descriptor, buffer.baseAddress!, buffer.count, off_t(offset))
+            if result >= 0 { return result }
+            guard errno == EINTR else { throw AzureError(.invalidArgument, "reading back \(path) failed (errno \(errno))") }
+        }
+    }
+
     func close() throws {
         guard fsync(descriptor) == 0, Foundation.close(descriptor) == 0 else {
             throw AzureError(.invalidArgument, "closing \(path) failed (errno \(errno))")
         }
     }
+}
+
+/// The MD5 of a file that parallel ranges are filling out of order. Each time the finished ranges reach further
+/// from the start, the newly contiguous bytes are read back (from the page cache) and hashed, so the check after
+/// the download needs no second pass over the file. Used by one task only.
+final class TrailingFileMD5 {
+    private let sink: FileSink
+    private var md5 = Insecure.MD5()
+    private var finished: [Int64: Int64] = [:]
+    private(set) var hashedUpTo: Int64 = 0
+    private var buffer: [UInt8] = []
+
+    init(sink: FileSink) { self.sink = sink }
+
+    func rangeFinished(offset: Int64, length: Int64) throws {
+        finished[offset] = length
+        while let length = finished.removeValue(forKey: hashedUpTo) {
+            var position = hashedUpTo
+            let end = hashedUpTo + length
+            if buffer.count < min(length, 1 << 20) { buffer = [UInt8](repeating: 0, count: Int(min(length, 1 << 20))) }
+            while position < end {
+                let wanted = Int(min(Int64(buffer.count), end - position))
+                let count = try buffer.withUnsafeMutableBytes { try sink.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]), at: position) }
+                guard count > 0 else { throw AzureError(.integrity, "the downloaded file ended at \(position), before \(end)") }
+                buffer.withUnsafeBytes { md5.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                position += Int64(count)
+            }
+            hashedUpTo = end
+        }
+    }
+
+    func finalize() -> [UInt8] { Array(md5.finalize()) }
 }

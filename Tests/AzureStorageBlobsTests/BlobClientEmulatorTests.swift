@@ -97,6 +97,25 @@ struct BlobClientEmulatorTests {
             #expect(properties.contentLength == Int64(data.count))
             #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(data))
             #expect(properties.httpHeaders.contentMD5?.count == 16, "the whole-file MD5 is stored at commit")
+
+            // The MD5 is computed while ranges arrive out of order; a wrong stored MD5 must still be caught.
+            var wrong = properties.httpHeaders
+            wrong.contentMD5 = Array(repeating: 7, count: 16)
+            try await blob.setHTTPHeaders(wrong)
+            let error = try await #require(throws: AzureError.self) { try await blob.download(toFile: target, options: download) }
+            #expect(error.code == .integrity)
+            download.validateMD5 = false
+            _ = try await blob.download(toFile: target, options: download)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data(data))
+
+            // Files under the single-upload threshold go in one Put Blob, read whole.
+            let small = directory.path + "/small.bin"
+            let smallData = randomBytes(300_000, seed: 7)
+            try Data(smallData).write(to: URL(fileURLWithPath: small))
+            let smallBlob = container.blobClient("small.bin")
+            try await smallBlob.upload(fileAt: small, options: options)
+            #expect(try await smallBlob.blockList(.committed).committed.isEmpty)
+            #expect(try await smallBlob.download() == smallData)
         }
     }
 

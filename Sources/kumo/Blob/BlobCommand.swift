@@ -12,7 +12,8 @@ struct BlobCommand: AsyncParsableCommand {
             variable. For the local emulator use 'UseDevelopmentStorage=true' (http://127.0.0.1:10000).
             """,
         subcommands: [
-            BlobContainerCommand.self, BlobUpload.self, BlobDownload.self, BlobList.self, BlobDelete.self, BlobSAS.self,
+            BlobContainerCommand.self, BlobUpload.self, BlobDownload.self, BlobUploadDirectory.self, BlobDownloadPrefix.self,
+            BlobList.self, BlobDelete.self, BlobSAS.self,
         ])
 }
 

@@ -78,8 +78,9 @@ struct BackupTests {
                 if round == 3 { try await store.compactRange() }  // replaces SSTs that earlier backups reference
                 let manifest = try await engine.create(store, label: "round \(round)")
                 #expect(manifest.sequenceNumber == (try store.latestSequenceNumber), "\(kind)")
-                if round > 0 {
-                    #expect(manifest.files.contains { !$0.uploaded && $0.kind == .sst }, "incremental backups reuse SSTs (\(kind))")
+                // Round 3 compacts every SST into new ones, so only the rounds around it must reuse files.
+                if round > 0 && round != 3 {
+                    #expect(manifest.files.contains { !$0.uploaded && $0.kind == .sst }, "incremental backups reuse SSTs (\(kind), round \(round))")
                     #expect(manifest.uploadedBytes < manifest.totalBytes)
                 }
                 expected.append((manifest.id, try snapshotContents(store), manifest.sequenceNumber))

@@ -300,7 +300,14 @@ public struct BlobClient: Sendable {
         }
         let properties = BlobProperties(headers: first.headers)
         let total = properties.contentLength
-        var written = try await write(first.body, to: sink, at: 0)
+        var written: Int64
+        do {
+            written = try await write(first.body, to: sink, at: 0)
+        } catch where Self.isTransient(error) {
+            var pinnedFirst = options.conditions
+            pinnedFirst.ifMatch = properties.etag
+            written = try await downloadRange(offset: 0, length: min(Int64(options.chunkSize), total), conditions: pinnedFirst, to: sink)
+        }
         options.progress?(written)
         let digest = properties.httpHeaders.contentMD5 == nil ? nil : digest
         try digest?.rangeFinished(offset: 0, length: written)
@@ -336,12 +343,28 @@ public struct BlobClient: Sendable {
         var headers = HTTPHeaderFields()
         headers["x-ms-range"] = "bytes=\(offset)-\(offset + length - 1)"
         conditions.apply(to: &headers)
-        let response = try await pipeline.send(.get, url, headers: headers, expected: [206])
-        let count = try await write(response.body, to: sink, at: offset)
-        guard count == length else {
-            throw AzureError(.integrity, "range at \(offset) of blob \(name) returned \(count) bytes, expected \(length)", isRetriable: true)
+        // The pipeline retries until the response headers arrive; a body cut off afterwards is fetched again
+        // here (writing the same range at the same offset is harmless).
+        var attempt = 0
+        while true {
+            do {
+                let response = try await pipeline.send(.get, url, headers: headers, expected: [206])
+                let count = try await write(response.body, to: sink, at: offset)
+                guard count == length else {
+                    throw AzureError(.integrity, "range at \(offset) of blob \(name) returned \(count) bytes, expected \(length)", isRetriable: true)
+                }
+                return count
+            } catch where attempt < 3 && Self.isTransient(error) {
+                attempt += 1
+            }
         }
-        return count
+    }
+
+    /// Whether a failure while reading a response may pass on another try.
+    static func isTransient(_ error: any Error) -> Bool {
+        if error is CancellationError { return false }
+        if let azure = error as? AzureError { return azure.isRetriable }
+        return true  // connection-level failures while streaming a body
     }
 
     private func write(_ body: HTTPResponseBody, to sink: some DownloadSink, at offset: Int64) async throws -> Int64 {

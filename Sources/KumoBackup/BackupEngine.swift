@@ -260,11 +260,11 @@ public struct BackupEngine: Sendable {
 
     /// The manifest of backup `id` (`latest` for the newest).
     public func manifest(_ id: String) async throws -> BackupManifest {
-        let paths = try await target.list(prefix: "rocksdb/").map(\.path).filter { $0.hasSuffix("/manifest.json") }
         if id == "latest" {
             guard let newest = try await list().last else { throw BackupError(.notFound, "no backups in \(target.description)") }
             return newest
         }
+        let paths = try await target.list(prefix: "rocksdb/").map(\.path).filter { $0.hasSuffix("/manifest.json") }
         guard let path = paths.first(where: { $0.hasSuffix("/\(id)/manifest.json") }) else {
             throw BackupError(.notFound, "no backup '\(id)' in \(target.description)")
         }

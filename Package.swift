@@ -12,7 +12,9 @@ let package = Package(
     products: [
         .library(name: "KumoKV", targets: ["KumoKV"]),
         .library(name: "AzureCore", targets: ["AzureCore"]),
+        .library(name: "AzureIdentity", targets: ["AzureIdentity"]),
         .library(name: "AzureStorageBlobs", targets: ["AzureStorageBlobs"]),
+        .library(name: "AzureSecurityKeyVault", targets: ["AzureSecurityKeyVault"]),
         .library(name: "AzureEmulator", targets: ["AzureEmulator"]),
         .library(name: "KumoBackup", targets: ["KumoBackup"]),
         .executable(name: "kumo", targets: ["kumo"]),
@@ -25,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .systemLibrary(
@@ -45,6 +50,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AzureIdentity",
+            dependencies: [
+                "AzureCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AzureSecurityKeyVault",
+            dependencies: [
+                "AzureCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -64,6 +92,7 @@ let package = Package(
                 "KumoKV",
                 "AzureCore",
                 "AzureStorageBlobs",
+                "AzureSecurityKeyVault",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
@@ -73,7 +102,12 @@ let package = Package(
             dependencies: [
                 "KumoKV",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,6 +121,8 @@ let package = Package(
                 "AzureCore",
                 "AzureStorageBlobs",
                 "AzureEmulator",
+                "AzureIdentity",
+                "AzureSecurityKeyVault",
                 "KumoBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -109,8 +145,21 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "AzureIdentityTests",
+            dependencies: ["AzureIdentity", "AzureCore", "AzureEmulator", "AzureStorageBlobs"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AzureSecurityKeyVaultTests",
+            dependencies: ["AzureSecurityKeyVault", "AzureIdentity", "AzureCore", "AzureEmulator"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "KumoBackupTests",
-            dependencies: ["KumoBackup", "KumoKV", "AzureCore", "AzureStorageBlobs", "AzureEmulator"],
+            dependencies: [
+                "KumoBackup", "KumoKV", "AzureCore", "AzureStorageBlobs", "AzureEmulator", "AzureIdentity",
+                "AzureSecurityKeyVault",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -91,13 +91,28 @@ public struct BackupEngine: Sendable {
     public var concurrency: Int
     /// Encrypts new backups when set (envelope encryption, a data key per file), and decrypts restores.
     public var keyEncryptionKey: (any KeyEncryptionKey)?
+    /// Finds the keys of encrypted backups that `keyEncryptionKey` cannot unwrap (for example a Key Vault key
+    /// named by its URL in the manifest).
+    public var keyResolver: (any KeyEncryptionKeyResolver)?
     static let lockPath = "rocksdb/.lock"
     static let sharedPrefix = "rocksdb/shared/"
 
-    public init(target: any BackupTarget, concurrency: Int = 4, keyEncryptionKey: (any KeyEncryptionKey)? = nil) {
+    public init(target: any BackupTarget, concurrency: Int = 4, keyEncryptionKey: (any KeyEncryptionKey)? = nil,
+                keyResolver: (any KeyEncryptionKeyResolver)? = nil) {
         self.target = target
         self.concurrency = max(1, concurrency)
         self.keyEncryptionKey = keyEncryptionKey
+        self.keyResolver = keyResolver
+    }
+
+    /// Unwraps a data key with the engine's key when it can, else with the key the resolver finds for it.
+    func unwrap(_ wrapped: WrappedKey, backupID: String, file: String) async throws -> SymmetricKey {
+        if let kek = keyEncryptionKey, kek.canUnwrap(keyID: wrapped.kekID) { return try await kek.unwrap(wrapped) }
+        if let resolved = try await keyResolver?.resolve(wrapped.kekID) { return try await resolved.unwrap(wrapped) }
+        if let kek = keyEncryptionKey {
+            throw BackupError(.invalidArgument, "backup \(backupID): \(file) was encrypted with \(wrapped.kekID), not with \(kek.id)")
+        }
+        throw BackupError(.invalidArgument, "backup \(backupID): \(file) is encrypted with \(wrapped.kekID); give that key to read it")
     }
 
     // MARK: Create
@@ -156,7 +171,7 @@ public struct BackupEngine: Sendable {
                     if kek != nil {
                         encryption = knownKeys[path]
                         reusable = reusable && encryption != nil && existing[path] == encryption?.storedSize
-                            && encryption?.dataKey.kekID == kek?.id
+                            && (encryption.map { kek?.canUnwrap(keyID: $0.dataKey.kekID) ?? false } ?? false)
                     } else {
                         reusable = reusable && existing[path] == digest.size
                     }
@@ -320,19 +335,15 @@ public struct BackupEngine: Sendable {
         defer { try? FileManager.default.removeItem(atPath: staging) }
 
         let target = self.target
-        let kek = keyEncryptionKey
         let counter = TransferCounter()
         let total = manifest.totalBytes
         _ = try await boundedMap(manifest.files, limit: concurrency) { file in
             let local = staging + "/" + file.name
             if let encryption = file.encryption {
-                guard let kek else {
-                    throw BackupError(.invalidArgument, "backup \(manifest.id) is encrypted with \(encryption.dataKey.kekID); give its key to restore it")
-                }
+                let dataKey = try await self.unwrap(encryption.dataKey, backupID: manifest.id, file: "\(file.name) (\(file.path))")
                 let stored = local + ".kenc"
                 try await target.download(file.path, to: stored)
                 defer { try? FileManager.default.removeItem(atPath: stored) }
-                let dataKey = try await kek.unwrap(encryption.dataKey)
                 _ = try EncryptedFileFormat.decrypt(file: stored, to: local, key: dataKey, name: "\(file.name) (\(file.path))")
             } else {
                 try await target.download(file.path, to: local)
@@ -376,7 +387,7 @@ public struct BackupEngine: Sendable {
     /// Re-wraps every data key of every backup under `newKey` (a new KEK, or a new version of one) without
     /// touching the encrypted data; this engine's key must unwrap them. Returns how many keys were re-wrapped.
     public func rekey(to newKey: any KeyEncryptionKey) async throws -> Int {
-        guard let oldKey = keyEncryptionKey else {
+        guard keyEncryptionKey != nil || keyResolver != nil else {
             throw BackupError(.invalidArgument, "rekey needs the current key to unwrap the data keys")
         }
         let target = self.target
@@ -386,7 +397,7 @@ public struct BackupEngine: Sendable {
                 var changed = false
                 for index in manifest.files.indices {
                     guard let encryption = manifest.files[index].encryption, encryption.dataKey.kekID != newKey.id else { continue }
-                    let dataKey = try await oldKey.unwrap(encryption.dataKey)
+                    let dataKey = try await unwrap(encryption.dataKey, backupID: manifest.id, file: manifest.files[index].path)
                     manifest.files[index].encryption?.dataKey = try await newKey.wrap(dataKey)
                     changed = true
                     rewrapped += 1

@@ -15,6 +15,8 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
         public static let targetNotEmpty = Code("targetNotEmpty")
         /// The restored store does not match its manifest.
         public static let verificationFailed = Code("verificationFailed")
+        /// A key provider (Key Vault) could not be reached or refused the operation.
+        public static let keyUnavailable = Code("keyUnavailable")
         public var description: String { name }
     }
 

@@ -7,20 +7,27 @@ import Foundation
 /// - `azure://<container>/<prefix>`: the account from `AZURE_STORAGE_CONNECTION_STRING`;
 /// - `https://<account>.blob.core.windows.net/<container>/<prefix>[?<SAS>]` (or the emulator's
 ///   `http://127.0.0.1:10000/devstoreaccount1/<container>/<prefix>`): a SAS in the URL, or else the key from
-///   `AZURE_STORAGE_CONNECTION_STRING` when it names the same account.
+///   `AZURE_STORAGE_CONNECTION_STRING` when it names the same account, or else an Entra ID token from
+///   `tokenCredential` (https only, as Azure requires for bearer tokens).
+///
+/// `connectionString`, when given (for example read from a Key Vault secret), takes the place of
+/// `AZURE_STORAGE_CONNECTION_STRING`.
 public enum BackupTargets {
     public static func open(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            clientOptions: ClientOptions = ClientOptions()) throws -> any BackupTarget {
+                            connectionString: String? = nil, tokenCredential: (any TokenCredential)? = nil,
+                            clientOptions: ClientOptions = ClientOptions(),
+                            transport: any HTTPTransport = AsyncHTTPClientTransport()) throws -> any BackupTarget {
+        let connection = connectionString ?? environment["AZURE_STORAGE_CONNECTION_STRING"]
         if url.hasPrefix("file://") { return try LocalDirectoryTarget(root: String(url.dropFirst("file://".count))) }
         if url.hasPrefix("/") || url.hasPrefix(".") { return try LocalDirectoryTarget(root: url) }
         if url.hasPrefix("azure://") {
-            guard let connection = environment["AZURE_STORAGE_CONNECTION_STRING"], !connection.isEmpty else {
-                throw BackupError(.invalidArgument, "\(url) needs AZURE_STORAGE_CONNECTION_STRING to name the account")
+            guard let connection, !connection.isEmpty else {
+                throw BackupError(.invalidArgument, "\(url) needs AZURE_STORAGE_CONNECTION_STRING (or a connection string secret) to name the account")
             }
             let rest = url.dropFirst("azure://".count)
             let (container, prefix) = split(rest)
             guard !container.isEmpty else { throw BackupError(.invalidArgument, "\(url) names no container (azure://<container>/<prefix>)") }
-            let service = try BlobServiceClient(connectionString: connection, options: clientOptions)
+            let service = try BlobServiceClient(connectionString: connection, options: clientOptions, transport: transport)
             return AzureBlobTarget(container: service.containerClient(container), prefix: prefix)
         }
         if url.hasPrefix("https://") || url.hasPrefix("http://") {
@@ -45,14 +52,20 @@ public enum BackupTargets {
             let credential: StorageCredential
             if let sas, !sas.isEmpty {
                 credential = .sas(sas)
-            } else if let connection = environment["AZURE_STORAGE_CONNECTION_STRING"],
-                let parsed = try? StorageConnectionString(connection), parsed.accountName == accountName, let key = parsed.accountKey
+            } else if let connection, let parsed = try? StorageConnectionString(connection), parsed.accountName == accountName,
+                let key = parsed.accountKey
             {
                 credential = .sharedKey(try StorageSharedKeyCredential(accountName: accountName, accountKey: key))
+            } else if let tokenCredential {
+                guard components.scheme == "https" else {
+                    throw BackupError(.invalidArgument, "\(Redaction.redact(url)): Entra ID tokens are only sent over https")
+                }
+                credential = .token(tokenCredential)
             } else {
-                throw BackupError(.invalidArgument, "\(Redaction.redact(url)) has no SAS, and AZURE_STORAGE_CONNECTION_STRING has no key for account '\(accountName)'")
+                throw BackupError(.invalidArgument, "\(Redaction.redact(url)) has no SAS, the connection string has no key for account '\(accountName)', and no token credential was given")
             }
-            let service = try BlobServiceClient(endpoint: URL(string: endpoint)!, credential: credential, options: clientOptions)
+            let service = try BlobServiceClient(
+                endpoint: URL(string: endpoint)!, credential: credential, options: clientOptions, transport: transport)
             return AzureBlobTarget(container: service.containerClient(container), prefix: prefix)
         }
         throw BackupError(.invalidArgument, "unsupported backup target '\(Redaction.redact(url))' (use file://, azure:// or https://)")

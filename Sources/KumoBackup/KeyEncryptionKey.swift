@@ -17,6 +17,20 @@ public protocol KeyEncryptionKey: Sendable {
     var id: String { get }
     func wrap(_ dataKey: SymmetricKey) async throws -> WrappedKey
     func unwrap(_ wrapped: WrappedKey) async throws -> SymmetricKey
+    /// Whether data keys wrapped under `kekID` unwrap with this key: true for its own id, and for a versioned key
+    /// also for its other versions.
+    func canUnwrap(keyID kekID: String) -> Bool
+}
+
+extension KeyEncryptionKey {
+    public func canUnwrap(keyID kekID: String) -> Bool { kekID == id }
+}
+
+/// Finds the key-encryption key a manifest names, so a restore needs no key argument when the manifest's key
+/// id says where the key lives (a Key Vault key URL).
+public protocol KeyEncryptionKeyResolver: Sendable {
+    /// The key for `kekID`, or nil when this resolver does not know where such a key lives.
+    func resolve(_ kekID: String) async throws -> (any KeyEncryptionKey)?
 }
 
 /// A 256-bit key kept in a local file (32 raw bytes, or their base64): the embedded default KEK.

@@ -125,6 +125,7 @@ let package = Package(
                 "AzureSecurityKeyVault",
                 "KumoBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

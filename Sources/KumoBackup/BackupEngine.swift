@@ -190,10 +190,11 @@ public struct BackupEngine: Sendable {
                 var encryption: BackupManifest.FileEncryption?
                 if let kek {
                     let dataKey = SymmetricKey(size: .bits256)
-                    let encrypted = local + ".kenc"
-                    _ = try EncryptedFileFormat.encrypt(file: local, to: encrypted, key: dataKey)
-                    defer { try? FileManager.default.removeItem(atPath: encrypted) }
-                    try await target.upload(file: encrypted, to: file.path)
+                    // SymmetricKey is not Sendable; the closure rebuilds it from its bytes.
+                    let keyBytes = dataKey.withUnsafeBytes { Data($0) }
+                    try await target.upload(producedBy: { destination in
+                        _ = try EncryptedFileFormat.encrypt(file: local, to: destination, key: SymmetricKey(data: keyBytes))
+                    }, to: file.path)
                     encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
                                        storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
                 } else {
@@ -339,16 +340,19 @@ public struct BackupEngine: Sendable {
         let total = manifest.totalBytes
         _ = try await boundedMap(manifest.files, limit: concurrency) { file in
             let local = staging + "/" + file.name
+            let digest: (hex: String, size: Int64)
             if let encryption = file.encryption {
                 let dataKey = try await self.unwrap(encryption.dataKey, backupID: manifest.id, file: "\(file.name) (\(file.path))")
-                let stored = local + ".kenc"
-                try await target.download(file.path, to: stored)
-                defer { try? FileManager.default.removeItem(atPath: stored) }
-                _ = try EncryptedFileFormat.decrypt(file: stored, to: local, key: dataKey, name: "\(file.name) (\(file.path))")
+                let name = "\(file.name) (\(file.path))"
+                let keyBytes = dataKey.withUnsafeBytes { Data($0) }
+                let (header, hex) = try await target.withLocalFile(file.path, scratch: local + ".kenc") { stored in
+                    try EncryptedFileFormat.decryptAndHash(file: stored, to: local, key: SymmetricKey(data: keyBytes), name: name)
+                }
+                digest = (hex, Int64(header.plaintextLength))
             } else {
                 try await target.download(file.path, to: local)
+                digest = try FileHashing.sha256(ofFileAt: local)
             }
-            let digest = try FileHashing.sha256(ofFileAt: local)
             guard digest.size == file.size else {
                 throw BackupError(.corrupt, "\(file.name) (\(file.path)) has \(digest.size) bytes, the manifest says \(file.size)")
             }

@@ -39,4 +39,27 @@ public protocol BackupTarget: Sendable {
     /// Takes an exclusive lock named `path` for the duration of `body`, so two backups of the same target
     /// never run at once.
     func withLock<T: Sendable>(_ path: String, _ body: @Sendable () async throws -> T) async throws -> T
+
+    /// Stores as `path` the file `produce` writes at the local path it is given (an encrypted copy, say).
+    /// A target on the local file system lets `produce` write in place, saving a copy.
+    func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws
+
+    /// Runs `body` with a local file holding the object at `path`: the stored file itself on the local file
+    /// system, else a downloaded copy that is removed afterwards. `body` must not change the file.
+    func withLocalFile<T: Sendable>(_ path: String, scratch: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T
+}
+
+extension BackupTarget {
+    public func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws {
+        let local = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-upload-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: local) }
+        try produce(local)
+        try await upload(file: local, to: path)
+    }
+
+    public func withLocalFile<T: Sendable>(_ path: String, scratch: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {
+        try await download(path, to: scratch)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        return try body(scratch)
+    }
 }

@@ -117,6 +117,15 @@ public enum EncryptedFileFormat {
     /// - Throws: ``BackupError`` `.corrupt` naming the file and chunk when anything fails to authenticate
     ///   (wrong key, tampered, reordered, swapped or missing chunks, truncation).
     public static func decrypt(file source: String, to destination: String, key: SymmetricKey, name: String) throws -> Header {
+        try decryptAndHash(file: source, to: destination, key: key, name: name).header
+    }
+
+    /// ``decrypt(file:to:key:name:)`` that also returns the plaintext's hex SHA-256, computed in the same pass so
+    /// a restore does not read every decrypted file a second time to check it.
+    static func decryptAndHash(file source: String, to destination: String, key: SymmetricKey, name: String) throws
+        -> (header: Header, sha256: String)
+    {
+        var hasher = SHA256()
         guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError(.invalidArgument, "cannot read \(source)") }
         defer { try? input.close() }
         let headerBytes = Array(try input.read(upToCount: headerSize) ?? Data())
@@ -137,6 +146,7 @@ public enum EncryptedFileFormat {
                     nonce: try nonce(index), ciphertext: sealed.prefix(plainCount), tag: sealed.suffix(tagSize))
                 let plain = try AES.GCM.open(
                     box, using: key, authenticating: additionalData(headerBytes, index: index, isFinal: index == header.chunkCount - 1))
+                hasher.update(data: plain)
                 try output.write(contentsOf: plain)
             } catch {
                 throw BackupError(.corrupt, "\(name): chunk \(index) of \(header.chunkCount) fails authentication (wrong key, or the file was altered)")
@@ -146,6 +156,6 @@ public enum EncryptedFileFormat {
         guard try input.read(upToCount: 1)?.isEmpty ?? true else {
             throw BackupError(.corrupt, "\(name) has data past its last chunk")
         }
-        return header
+        return (header, hasher.finalize().map { String(format: "%02x", $0) }.joined())
     }
 }

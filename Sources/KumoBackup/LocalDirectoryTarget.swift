@@ -38,6 +38,32 @@ public struct LocalDirectoryTarget: BackupTarget {
         }
     }
 
+    public func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws {
+        try prepareParent(path)
+        let temporary = temporary(path)
+        let final = full(path)
+        do {
+            try await LocalFileIO.run {
+                try produce(temporary)
+                try Self.sync(temporary)
+            }
+            guard rename(temporary, final) == 0 else {
+                throw BackupError(.invalidArgument, "cannot move \(temporary) to \(final) (errno \(errno))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+    }
+
+    public func withLocalFile<T: Sendable>(_ path: String, scratch: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {
+        let stored = full(path)
+        guard FileManager.default.fileExists(atPath: stored) else {
+            throw BackupError(.corrupt, "\(path) is missing from \(description)")
+        }
+        return try await LocalFileIO.run { try body(stored) }
+    }
+
     public func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws {
         try prepareParent(path)
         let temporary = temporary(path)

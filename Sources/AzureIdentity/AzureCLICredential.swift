@@ -36,8 +36,9 @@ public struct AzureCLICredential: TokenCredential, CustomStringConvertible {
         var arguments = ["account", "get-access-token", "--scope", scope, "--output", "json"]
         if let tenantID { arguments += ["--tenant", tenantID] }
         let environment = environment
+        let commandArguments = arguments
         return try await cache.token(for: scopes) {
-            let (status, output, errorOutput) = try await Self.run(az, arguments, environment: environment)
+            let (status, output, errorOutput) = try await Self.run(az, commandArguments, environment: environment)
             guard status == 0 else {
                 let firstLine = errorOutput.split(separator: "\n").first.map(String.init) ?? "exit status \(status)"
                 let notLoggedIn = errorOutput.contains("az login") || errorOutput.contains("az account set")

@@ -62,7 +62,7 @@ struct KeyVaultPipeline: Sendable {
         if let body {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            buffer = ByteBuffer(data: try encoder.encode(body))
+            buffer = ByteBuffer(bytes: try encoder.encode(body))
             headers["Content-Type"] = "application/json"
         }
         let response = try await pipeline.send(AzureHTTPRequest(method: method, url: url, headers: headers, body: buffer))

@@ -147,12 +147,22 @@ let package = Package(
         ),
         .testTarget(
             name: "AzureIdentityTests",
-            dependencies: ["AzureIdentity", "AzureCore", "AzureEmulator", "AzureStorageBlobs"],
+            dependencies: [
+                "AzureIdentity", "AzureCore", "AzureEmulator", "AzureStorageBlobs",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "AzureSecurityKeyVaultTests",
-            dependencies: ["AzureSecurityKeyVault", "AzureIdentity", "AzureCore", "AzureEmulator"],
+            dependencies: [
+                "AzureSecurityKeyVault", "AzureIdentity", "AzureCore", "AzureEmulator",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

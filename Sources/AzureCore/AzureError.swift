@@ -25,6 +25,9 @@ public struct AzureError: Error, Sendable, CustomStringConvertible {
         public static let invalidResponse = Code("invalidResponse")
         /// A credential could not produce a token or signature.
         public static let authentication = Code("authentication")
+        /// A credential is not configured here (an environment variable is unset, no managed identity endpoint
+        /// answers), so a chain of credentials should try the next one.
+        public static let credentialUnavailable = Code("credentialUnavailable")
 
         public var description: String { name }
     }

@@ -110,7 +110,7 @@ public struct RequestURL: Sendable {
 }
 
 public enum HTTPMethod: String, Sendable {
-    case get = "GET", put = "PUT", head = "HEAD", delete = "DELETE", post = "POST"
+    case get = "GET", put = "PUT", head = "HEAD", delete = "DELETE", post = "POST", patch = "PATCH"
 }
 
 /// A request on its way through the pipeline.

@@ -98,10 +98,12 @@ public struct RequestIDPolicy: HTTPPipelinePolicy {
 /// Sets `x-ms-version` and the `User-Agent` Azure SDKs send (`kumo/<version> (Swift; <os>)`).
 public struct TelemetryPolicy: HTTPPipelinePolicy {
     public static let sdkVersion = "0.1.0"
-    let serviceVersion: String
+    let serviceVersion: String?
     let userAgent: String
 
-    public init(serviceVersion: String, applicationID: String? = nil) {
+    /// - Parameter serviceVersion: the `x-ms-version` to send; nil for services versioned by an `api-version`
+    ///   query parameter instead (Key Vault, Entra ID).
+    public init(serviceVersion: String?, applicationID: String? = nil) {
         self.serviceVersion = serviceVersion
         let base = "kumo/\(Self.sdkVersion) (Swift; \(ProcessInfo.processInfo.operatingSystemVersionString))"
         userAgent = applicationID.map { "\($0) \(base)" } ?? base
@@ -109,7 +111,7 @@ public struct TelemetryPolicy: HTTPPipelinePolicy {
 
     public func send(_ request: AzureHTTPRequest, next: NextPolicy) async throws -> AzureHTTPResponse {
         var request = request
-        request.headers["x-ms-version"] = serviceVersion
+        if let serviceVersion { request.headers["x-ms-version"] = serviceVersion }
         request.headers["User-Agent"] = userAgent
         return try await next(request)
     }
@@ -162,51 +164,40 @@ public struct SASPolicy: HTTPPipelinePolicy {
 }
 
 /// Adds `Authorization: Bearer <token>`, sharing one cached token (refreshed before expiry) between requests.
+///
+/// Tokens go only over https, or over plain http to a loopback address (the local emulator), so a token is
+/// never sent in clear text across a network.
 public struct BearerTokenPolicy: HTTPPipelinePolicy {
+    let credential: any TokenCredential
+    let scopes: [String]
     let cache: TokenCache
 
-    public init(credential: any TokenCredential, scopes: [String]) {
-        cache = TokenCache(credential: credential, scopes: scopes)
+    public init(credential: any TokenCredential, scopes: [String], cache: TokenCache = TokenCache()) {
+        self.credential = credential
+        self.scopes = scopes
+        self.cache = cache
     }
 
     public func send(_ request: AzureHTTPRequest, next: NextPolicy) async throws -> AzureHTTPResponse {
-        guard request.url.origin.hasPrefix("https://") || request.url.origin.contains("127.0.0.1")
-            || request.url.origin.contains("localhost")
-        else {
-            throw AzureError(.authentication, "bearer tokens are only sent over https (or to a local emulator)")
-        }
+        try Self.requireSecureTransport(request.url)
         var request = request
-        request.headers["Authorization"] = "Bearer \(try await cache.token().token)"
-        return try await next(request)
-    }
-}
-
-/// One token for every concurrent caller: the first caller past the refresh point fetches, the rest wait for
-/// that same fetch.
-public actor TokenCache {
-    let credential: any TokenCredential
-    let scopes: [String]
-    private var current: AccessToken?
-    private var refreshing: Task<AccessToken, any Error>?
-    /// Refresh this long before the token expires.
-    static let refreshMargin: TimeInterval = 300
-
-    public init(credential: any TokenCredential, scopes: [String]) {
-        self.credential = credential
-        self.scopes = scopes
-    }
-
-    public func token() async throws -> AccessToken {
-        if let current, current.expiresOn.timeIntervalSinceNow > Self.refreshMargin { return current }
-        if let refreshing { return try await refreshing.value }
         let credential = self.credential
         let scopes = self.scopes
-        let task = Task { try await credential.token(for: scopes) }
-        refreshing = task
-        defer { refreshing = nil }
-        let token = try await task.value
-        current = token
-        return token
+        let token = try await cache.token(for: scopes) { try await credential.token(for: scopes) }
+        request.headers["Authorization"] = "Bearer \(token.token)"
+        return try await next(request)
+    }
+
+    /// Throws unless `url` is https, or http to 127.0.0.1, ::1 or localhost.
+    public static func requireSecureTransport(_ url: RequestURL) throws {
+        if url.origin.lowercased().hasPrefix("https://") { return }
+        if let parsed = URL(string: url.origin), parsed.scheme?.lowercased() == "http", let host = parsed.host,
+            ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased())
+        {
+            return
+        }
+        throw AzureError(
+            .authentication, "bearer tokens are only sent over https (or plain http to a loopback emulator), not to \(url.origin)")
     }
 }
 

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Removes secrets from text bound for logs and errors: SAS signatures (`sig=`), account keys in connection
-/// strings (`AccountKey=`), and `Authorization` header values.
+/// strings (`AccountKey=`), `Authorization` header values, and the secrets of Entra ID token requests and
+/// answers (`client_secret=`, `client_assertion=`, `access_token`, `refresh_token`, `X-IDENTITY-HEADER`).
 public enum Redaction {
     static let placeholder = "REDACTED"
 
@@ -13,6 +14,13 @@ public enum Redaction {
         for scheme in ["SharedKey ", "Bearer "] {
             result = redactValues(after: scheme, in: result, terminators: "\" \n',")
         }
+        for field in ["client_secret=", "client_assertion=", "access_token=", "refresh_token=", "id_token="] {
+            result = redactValues(after: field, in: result, terminators: "&\" \n'")
+        }
+        for field in ["\"access_token\":\"", "\"refresh_token\":\"", "\"id_token\":\"", "\"client_secret\":\""] {
+            result = redactValues(after: field, in: result, terminators: "\"")
+        }
+        result = redactValues(after: "X-IDENTITY-HEADER: ", in: result, terminators: "\" \n',")
         return result
     }
 

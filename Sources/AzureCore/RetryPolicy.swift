@@ -139,7 +139,7 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
         }
         if let body = request.body {
             outgoing.body = .bytes(body)
-        } else if request.method == .put || request.method == .post {
+        } else if request.method == .put || request.method == .post || request.method == .patch {
             outgoing.headers.add(name: "Content-Length", value: "0")
         }
         let response: HTTPClientResponse

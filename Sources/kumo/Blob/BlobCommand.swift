@@ -35,7 +35,9 @@ struct BlobAccountOptions: ParsableArguments {
     }
 
     func service() throws -> BlobServiceClient {
-        try BlobServiceClient(connectionString: try resolvedConnectionString())
+        // KUMO_CA_FILE lets the CLI trust the emulator's https listener (or a corporate proxy's CA).
+        try BlobServiceClient(
+            connectionString: try resolvedConnectionString(), transport: try AsyncHTTPClientTransport.fromEnvironment())
     }
 
     func connectionParts() throws -> StorageConnectionString {

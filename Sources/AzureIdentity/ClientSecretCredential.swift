@@ -1,0 +1,46 @@
+import AzureCore
+import Foundation
+
+/// Authenticates a service principal (app registration) with its client secret, through the OAuth 2.0 client
+/// credentials grant.
+///
+/// ```swift
+/// let credential = try ClientSecretCredential(tenantID: tenant, clientID: appID, clientSecret: secret)
+/// let blobs = try BlobServiceClient(endpoint: url, credential: .token(credential))
+/// ```
+public struct ClientSecretCredential: TokenCredential, CustomStringConvertible {
+    let client: EntraTokenClient
+    private let clientSecret: String
+    private let cache = TokenCache()
+
+    /// - Throws: ``AzureError`` `.invalidArgument` when the tenant ID is malformed, the client ID or secret is
+    ///   empty, or the authority host is not https.
+    public init(
+        tenantID: String, clientID: String, clientSecret: String, options: TokenCredentialOptions = .init(),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
+        guard !clientSecret.isEmpty else {
+            throw AzureError(.invalidArgument, "ClientSecretCredential: the client secret is empty")
+        }
+        client = try EntraTokenClient(
+            credentialName: "ClientSecretCredential", tenantID: tenantID, clientID: clientID, options: options,
+            environment: environment)
+        self.clientSecret = clientSecret
+    }
+
+    /// A token for `scopes` (e.g. `https://storage.azure.com/.default`), cached until shortly before it expires.
+    ///
+    /// - Throws: ``AzureError`` `.authentication` with Entra's reason (e.g. `AADSTS7000215: Invalid client
+    ///   secret provided`), or a transport error naming the authority.
+    public func token(for scopes: [String]) async throws -> AccessToken {
+        let client = client
+        let secret = clientSecret
+        return try await cache.token(for: scopes) {
+            try await client.requestToken(scopes: scopes, form: [("client_secret", secret)])
+        }
+    }
+
+    public var description: String {
+        "ClientSecretCredential(tenantID: \(client.tenantID), clientID: \(client.clientID), clientSecret: REDACTED)"
+    }
+}

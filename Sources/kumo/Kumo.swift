@@ -9,7 +9,7 @@ struct Kumo: AsyncParsableCommand {
         abstract: "A key-value store on RocksDB, with backups, encryption and change streams on Azure.",
         discussion: "Set KUMO_LOG_LEVEL (trace, debug, info, notice, warning, error) to log to standard error; secrets are never logged.",
         version: KumoVersion.string,
-        subcommands: [KVCommand.self, BackupCommand.self, BlobCommand.self, EmulatorCommand.self, DemoCommand.self]
+        subcommands: [KVCommand.self, BackupCommand.self, BlobCommand.self, KeyVaultCommand.self, EmulatorCommand.self, DemoCommand.self]
     )
 
     static func main() async {

@@ -9,8 +9,11 @@ struct BackupCommand: AsyncParsableCommand {
         abstract: "Back up a store to a local directory or Azure Blob Storage, and verify, restore and prune backups.",
         discussion: """
             Targets are URLs: file:///path (or a plain path), azure://<container>/<prefix> (account from \
-            AZURE_STORAGE_CONNECTION_STRING), or https://<account>.blob.core.windows.net/<container>/<prefix>[?SAS]. \
-            Backups are incremental: SST files already stored are never uploaded again.
+            AZURE_STORAGE_CONNECTION_STRING or --connection-string-secret), or \
+            https://<account>.blob.core.windows.net/<container>/<prefix>[?SAS] (SAS, account key, or an Entra ID \
+            token from the environment). Backups are incremental: SST files already stored are never uploaded again. \
+            --encrypt-with takes a Key Vault key URL (https://<vault>/keys/<name>) or a local key file; restores \
+            find Key Vault keys from the manifest.
             """,
         subcommands: [
             BackupCreate.self, BackupList.self, BackupShow.self, BackupVerify.self, BackupRestore.self, BackupPrune.self,
@@ -25,8 +28,11 @@ struct BackupTargetOptions: ParsableArguments {
     @Option(help: "Files transferred at once.") var concurrency: Int = 4
 
     @Option(name: [.customLong("key"), .customLong("encrypt-with")],
-            help: "The key-encryption key: a local key file (file:///path or a path; see 'kumo backup keygen'). Encrypts new backups; needed to restore or deep-verify encrypted ones.")
+            help: "The key-encryption key: a Key Vault key URL (https://<vault>/keys/<name>) or a local key file (file:///path or a path; see 'kumo backup keygen'). Encrypts new backups; a local key file is needed to read backups encrypted with it.")
     var key: String?
+
+    @Option(help: "A Key Vault secret (https://<vault>/secrets/<name>) holding the storage connection string, instead of AZURE_STORAGE_CONNECTION_STRING.")
+    var connectionStringSecret: String?
 
     @Flag(help: "Print JSON instead of text.") var json = false
 
@@ -34,18 +40,44 @@ struct BackupTargetOptions: ParsableArguments {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
     }
 
-    func engine() throws -> BackupEngine {
-        BackupEngine(target: try BackupTargets.open(target), concurrency: concurrency, keyEncryptionKey: try key.map(openKEK))
+    func engine() async throws -> BackupEngine {
+        try await openEngine(target: target, concurrency: concurrency, key: key, connectionStringSecret: connectionStringSecret)
     }
 }
 
-/// Opens a key-encryption key named on the command line.
-func openKEK(_ reference: String) throws -> any KeyEncryptionKey {
+/// An engine for `target`, with the key named on the command line (if any) and Key Vault keys found from
+/// manifests.
+func openEngine(target: String, concurrency: Int, key: String?, connectionStringSecret: String?) async throws -> BackupEngine {
+    let connectionString = try await connectionStringSecret.asyncMap {
+        try await AzureAccess.secret(at: $0, option: "--connection-string-secret")
+    }
+    let opened = try BackupTargets.open(
+        target, connectionString: connectionString, tokenCredential: AzureAccess.credential, transport: AzureAccess.transport)
+    var kek: (any KeyEncryptionKey)?
+    if let key { kek = try await openKEK(key) }
+    return BackupEngine(
+        target: opened, concurrency: concurrency, keyEncryptionKey: kek,
+        keyResolver: KeyVaultKeyResolver(credential: AzureAccess.credential, transport: AzureAccess.transport))
+}
+
+/// Opens a key-encryption key named on the command line: a Key Vault key URL or a local key file.
+func openKEK(_ reference: String) async throws -> any KeyEncryptionKey {
     if reference.hasPrefix("file://") { return try LocalKeyFileKEK(path: String(reference.dropFirst("file://".count))) }
     if reference.hasPrefix("https://") {
-        throw ValidationError("Key Vault keys (\(reference)) are not supported by this version; use a local key file")
+        guard let url = URL(string: reference) else { throw ValidationError("'\(reference)' is not a URL") }
+        return try await KeyVaultKeyEncryptionKey.open(url, credential: AzureAccess.credential, transport: AzureAccess.transport)
+    }
+    if reference.hasPrefix("http://") {
+        throw ValidationError("Key Vault is reached over https only, not '\(reference)'")
     }
     return try LocalKeyFileKEK(path: reference)
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
 }
 
 /// Prints progress for long backup operations on a terminal.
@@ -202,13 +234,16 @@ struct BackupRestore: AsyncParsableCommand {
 
     @Option(help: "The backup target URL.") var from: String
     @Option(help: "Files transferred at once.") var concurrency: Int = 4
-    @Option(help: "The key-encryption key of an encrypted backup (a local key file).") var key: String?
+    @Option(help: "The key-encryption key of a backup encrypted with a local key file (Key Vault keys are found from the manifest).")
+    var key: String?
+    @Option(help: "A Key Vault secret (https://<vault>/secrets/<name>) holding the storage connection string.")
+    var connectionStringSecret: String?
     @Flag(help: "Print JSON instead of text.") var json = false
     @Argument(help: "The backup id, or 'latest'.") var id: String
     @Option(help: "The directory to restore into (must not exist or be empty).") var to: String
 
     func run() async throws {
-        let engine = BackupEngine(target: try BackupTargets.open(from), concurrency: concurrency, keyEncryptionKey: try key.map(openKEK))
+        let engine = try await openEngine(target: from, concurrency: concurrency, key: key, connectionStringSecret: connectionStringSecret)
         let report = try await engine.restore(id, to: to, progress: backupProgress(json: json))
         if json {
             try printJSON(report)
@@ -282,14 +317,15 @@ struct BackupRekey: AsyncParsableCommand {
         commandName: "rekey", abstract: "Re-wrap every backup's data keys under a new key, without re-uploading data.")
 
     @OptionGroup var options: BackupTargetOptions
-    @Option(help: "The new key-encryption key (a local key file).") var newKey: String
+    @Option(help: "The new key-encryption key: a Key Vault key URL (its latest version, e.g. after a rotation) or a local key file.")
+    var newKey: String
 
     func validate() throws {
         if options.key == nil { throw ValidationError("rekey needs the current key (--key) to unwrap the data keys") }
     }
 
     func run() async throws {
-        let count = try await options.engine().rekey(to: try openKEK(newKey))
+        let count = try await options.engine().rekey(to: try await openKEK(newKey))
         print(options.json ? "{\"rewrappedKeys\":\(count)}" : "re-wrapped \(count) data keys under \(newKey)")
     }
 }

@@ -22,11 +22,17 @@ struct BlobAccountOptions: ParsableArguments {
     @Option(help: "A storage connection string (default: $AZURE_STORAGE_CONNECTION_STRING).")
     var connectionString: String?
 
+    @Option(help: "A Key Vault secret (https://<vault>/secrets/<name>) holding the storage connection string.")
+    var connectionStringSecret: String?
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    func resolvedConnectionString() throws -> String {
+    func resolvedConnectionString() async throws -> String {
         if let connectionString { return connectionString }
+        if let connectionStringSecret {
+            return try await AzureAccess.secret(at: connectionStringSecret, option: "--connection-string-secret")
+        }
         if let fromEnvironment = ProcessInfo.processInfo.environment["AZURE_STORAGE_CONNECTION_STRING"], !fromEnvironment.isEmpty {
             return fromEnvironment
         }
@@ -34,14 +40,13 @@ struct BlobAccountOptions: ParsableArguments {
             "no storage account: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING (for the emulator: UseDevelopmentStorage=true)")
     }
 
-    func service() throws -> BlobServiceClient {
+    func service() async throws -> BlobServiceClient {
         // KUMO_CA_FILE lets the CLI trust the emulator's https listener (or a corporate proxy's CA).
-        try BlobServiceClient(
-            connectionString: try resolvedConnectionString(), transport: try AsyncHTTPClientTransport.fromEnvironment())
+        try BlobServiceClient(connectionString: try await resolvedConnectionString(), transport: AzureAccess.transport)
     }
 
-    func connectionParts() throws -> StorageConnectionString {
-        try StorageConnectionString(try resolvedConnectionString())
+    func connectionParts() async throws -> StorageConnectionString {
+        try StorageConnectionString(try await resolvedConnectionString())
     }
 }
 
@@ -59,7 +64,7 @@ struct BlobContainerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service = try account.service()
+        let service = try await account.service()
         switch action {
         case .create:
             let created = try await service.containerClient(name!).createIfNotExists()
@@ -95,7 +100,7 @@ struct BlobUpload: AsyncParsableCommand {
 
     func run() async throws {
         let blobName = name ?? URL(fileURLWithPath: file).lastPathComponent
-        let blob = try account.service().containerClient(container).blobClient(blobName)
+        let blob = try await account.service().containerClient(container).blobClient(blobName)
         let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
         let bar = ProgressBar("uploading", total: size, enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
         var options = BlobUploadOptions()
@@ -127,7 +132,7 @@ struct BlobDownload: AsyncParsableCommand {
     @Option(help: "Ranges in flight at once.") var concurrency: Int = 8
 
     func run() async throws {
-        let blob = try account.service().containerClient(container).blobClient(name)
+        let blob = try await account.service().containerClient(container).blobClient(name)
         let total = try await blob.properties().contentLength
         let bar = ProgressBar("downloading", total: Int(total), enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
         var options = BlobDownloadOptions()
@@ -163,7 +168,7 @@ struct BlobList: AsyncParsableCommand {
     @Option(help: "List one level, grouping deeper names into prefixes ending in this delimiter.") var delimiter: String?
 
     func run() async throws {
-        let client = try account.service().containerClient(container)
+        let client = try await account.service().containerClient(container)
         var rows: [[String: String]] = []
         if let delimiter {
             for try await item in client.listBlobsByHierarchy(delimiter: delimiter, prefix: prefix) {
@@ -216,7 +221,7 @@ struct BlobSAS: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let parts = try account.connectionParts()
+        let parts = try await account.connectionParts()
         guard let accountName = parts.accountName, let key = parts.accountKey else {
             throw ValidationError("signing a SAS needs AccountName and AccountKey in the connection string")
         }

@@ -35,7 +35,7 @@ struct BlobUploadDirectory: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try account.service().containerClient(container)
+        let client = try await account.service().containerClient(container)
         let files = try LocalTree.regularFiles(under: directory)
         let total = files.reduce(0) { $0 + $1.size }
         let bar = ProgressBar("uploading", total: total, enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
@@ -97,7 +97,7 @@ struct BlobDownloadPrefix: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try account.service().containerClient(container)
+        let client = try await account.service().containerClient(container)
         var blobs: [(name: String, relativePath: String, size: Int)] = []
         var listed: [BlobItem] = []
         do {

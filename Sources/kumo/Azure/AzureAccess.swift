@@ -1,0 +1,39 @@
+import ArgumentParser
+import AzureCore
+import AzureIdentity
+import AzureSecurityKeyVault
+import Foundation
+
+/// How the CLI reaches Azure beyond Shared Key: Entra ID tokens from the environment (DefaultAzureCredential:
+/// AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, workload or managed
+/// identity) and, for private endpoints such as the emulator's, extra trusted CAs from KUMO_CA_FILE.
+enum AzureAccess {
+    static let transport: any HTTPTransport = {
+        do {
+            return try AsyncHTTPClientTransport.fromEnvironment()
+        } catch {
+            // A CA file that cannot be read must stop the command, not quietly fall back to the system roots.
+            FileHandleOutput.writeToStandardError("Error: KUMO_CA_FILE: \(error)\n")
+            exit(2)
+        }
+    }()
+
+    static let credential: any TokenCredential = {
+        var options = TokenCredentialOptions()
+        options.transport = transport
+        return DefaultAzureCredential(options: options)
+    }()
+
+    /// Reads a secret named by its Key Vault URL (`https://<vault>/secrets/<name>[/<version>]`).
+    static func secret(at reference: String, option: String) async throws -> String {
+        guard let url = URL(string: reference), url.scheme == "https", let identifier = try? KeyVaultSecretIdentifier(url) else {
+            throw ValidationError("\(option) must be a Key Vault secret URL (https://<vault>/secrets/<name>[/<version>]), not '\(reference)'")
+        }
+        let client = try SecretClient(vaultURL: identifier.vaultURL, credential: credential, transport: transport)
+        do {
+            return try await client.getSecret(name: identifier.name, version: identifier.version).value
+        } catch {
+            throw ValidationError("cannot read the secret \(reference) (\(option)): \(Redaction.redact(String(describing: error)))")
+        }
+    }
+}

@@ -33,7 +33,13 @@ enum AzureAccess {
         do {
             return try await client.getSecret(name: identifier.name, version: identifier.version).value
         } catch {
-            throw ValidationError("cannot read the secret \(reference) (\(option)): \(Redaction.redact(String(describing: error)))")
+            throw AzureAccessFailure(message: "cannot read the secret \(reference) (\(option)): \(Redaction.redact(String(describing: error)))")
         }
     }
+}
+
+/// A failure reaching Azure on the command's behalf (not a usage mistake, so no usage text follows it).
+struct AzureAccessFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -321,7 +321,9 @@ struct BackupRekey: AsyncParsableCommand {
     var newKey: String
 
     func validate() throws {
-        if options.key == nil { throw ValidationError("rekey needs the current key (--key) to unwrap the data keys") }
+        if options.key == nil && !newKey.hasPrefix("https://") {
+            throw ValidationError("rekey needs the current key (--key) to unwrap the data keys (Key Vault keys are found from the manifests)")
+        }
     }
 
     func run() async throws {

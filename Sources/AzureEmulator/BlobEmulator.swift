@@ -69,7 +69,7 @@ public struct BlobEmulator: Sendable {
             dataDirectory: configuration.dataDirectory,
             versionedAccounts: Set(configuration.accounts.filter(\.versioningEnabled).map(\.name)))
         var logger = Logger(label: "kumo.emulator.blob")
-        logger.logLevel = .warning
+        logger.logLevel = configuration.logLevel
         // Expired state is removed before the first request is served.
         try await Self.sweep(storage, logger: logger)
 

@@ -1,3 +1,4 @@
+import Logging
 /// A storage account the emulator serves.
 public struct StorageAccount: Sendable, Hashable {
     /// The account name; requests address it as the first path segment (`/devstoreaccount1/...`).
@@ -72,6 +73,8 @@ public struct EmulatorConfiguration: Sendable {
     public var managedIdentityClientID: String
     /// The secret the App Service managed identity endpoint requires in `X-IDENTITY-HEADER`.
     public var identityHeader: String
+    /// The level of the emulator's own log (requests, maintenance); secrets are never logged at any level.
+    public var logLevel: Logger.Level = .warning
 
     public init(
         host: String = "127.0.0.1",

@@ -134,10 +134,11 @@ struct EmulatorCommand: AsyncParsableCommand {
         }
         let faults = FaultInjection(
             errorRate: faultRate, dropRate: faultDropRate, latencyMilliseconds: faultLatencyMs, operations: operations)
-        let configuration = EmulatorConfiguration(
+        var configuration = EmulatorConfiguration(
             host: host, blobPort: port, dataDirectory: data, accounts: accounts, staticBearerToken: bearerToken,
             faults: faults, maintenanceInterval: .seconds(maintenanceInterval), httpsPort: httpsPort, tenantID: tenant,
             tokenLifetime: .seconds(tokenLifetime), servicePrincipals: try principals(), identityHeader: identityHeader)
+        configuration.logLevel = KumoLogging.level(ProcessInfo.processInfo.environment)
         let names = accounts.map(\.name)
         let json = self.json
         try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in

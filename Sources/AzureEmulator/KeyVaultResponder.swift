@@ -102,6 +102,9 @@ struct KeyVaultResponder: Sendable {
             case (.delete, 2): return try await deleteKey(name: s[1])
             case (.get, 2): return try await getKey(name: s[1], version: "")
             case (.get, 3) where s[2] == "versions": return try await listKeys(request, name: s[1])
+            case (.get, 3) where s[2] == "rotationpolicy": return try await rotationPolicy(request, name: s[1], update: false)
+            case (.put, 3) where s[2] == "rotationpolicy": return try await rotationPolicy(request, name: s[1], update: true)
+            case (.put, 2): return try await importKey(request, name: s[1])
             case (.get, 3): return try await getKey(name: s[1], version: s[2])
             case (.patch, 2): return try await updateKey(request, name: s[1], version: "")
             case (.patch, 3): return try await updateKey(request, name: s[1], version: s[2])
@@ -420,6 +423,60 @@ struct KeyVaultResponder: Sendable {
             state.keys[name, default: VaultObject(versions: [])].versions.append(key)
         }
         return .json(.ok, try keyJSON(name, key))
+    }
+
+    /// Import Key: a JWK with its private members (RSA `n e d p q`, EC `crv d`, oct `k`); only the public half
+    /// is ever answered.
+    private func importKey(_ request: ServiceRequest, name: String) async throws -> Response {
+        try Self.validateName(name, kind: "Key")
+        let body = try body(request)
+        guard let jwk = body["key"] as? [String: Any], let keyType = jwk["kty"] as? String else {
+            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'key' must be a JSON web key with 'kty'.")
+        }
+        let now = Self.now
+        var attributes = VaultAttributes(created: now, updated: now)
+        try Self.apply(body["attributes"], to: &attributes)
+        let key = try VaultKeyMaterial.importKey(
+            jwk: jwk, keyType: (body["Hsm"] as? Bool ?? false) && !keyType.hasSuffix("-HSM") ? keyType + "-HSM" : keyType,
+            version: Self.newVersion(), tags: try Self.tags(body["tags"]), attributes: attributes)
+        try await store.update { state throws in
+            if state.keys[name]?.deletion != nil { throw Self.deletedConflict("key", name) }
+            state.keys[name, default: VaultObject(versions: [])].versions.append(key)
+        }
+        return .json(.ok, try keyJSON(name, key))
+    }
+
+    /// Get and Update Key Rotation Policy. Policies are kept but never acted on: rotation happens on request.
+    private func rotationPolicy(_ request: ServiceRequest, name: String, update: Bool) async throws -> Response {
+        let exists = await store.read { state in state.keys[name].map { $0.deletion == nil } ?? false }
+        guard exists else { throw Self.notFound("key", name) }
+        let id = "\(vaultURL)/keys/\(name)/rotationpolicy"
+        let now = Self.now
+        if update {
+            var policy = try body(request)
+            policy["id"] = id
+            var attributes = policy["attributes"] as? [String: Any] ?? [:]
+            attributes["updated"] = now
+            attributes["created"] = attributes["created"] ?? now
+            policy["attributes"] = attributes
+            let data = try JSONSerialization.data(withJSONObject: policy)
+            try await store.update { state throws in
+                var policies = state.rotationPolicies ?? [:]
+                policies[name] = data
+                state.rotationPolicies = policies
+            }
+            return .json(.ok, policy)
+        }
+        if let stored = await store.read({ $0.rotationPolicies?[name] }),
+            let policy = try? JSONSerialization.jsonObject(with: stored)
+        {
+            return .json(.ok, policy)
+        }
+        return .json(.ok, [
+            "id": id,
+            "lifetimeActions": [["trigger": ["timeBeforeExpiry": "P30D"], "action": ["type": "Notify"]]],
+            "attributes": ["expiryTime": NSNull(), "created": NSNull(), "updated": NSNull()],
+        ] as [String: Any])
     }
 
     private func rotateKey(name: String) async throws -> Response {

@@ -306,8 +306,10 @@ struct KeyVaultResponder: Sendable {
         let path: String
         if let name {
             path = "/secrets/\(name)/versions"
-            let versions = await store.read { state in state.secrets[name].flatMap { $0.deletion == nil ? $0.versions : nil } }
-            guard let versions else { throw Self.notFound("secret", name) }
+            // Azure answers an empty list for a name it does not know, and orders versions by their ids.
+            let versions = await store.read { state in
+                (state.secrets[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted { $0.version < $1.version }
+            }
             items = versions.map { secretItem(name, $0, withVersion: true) }
         } else {
             path = "/secrets"
@@ -523,8 +525,10 @@ struct KeyVaultResponder: Sendable {
         let path: String
         if let name {
             path = "/keys/\(name)/versions"
-            let versions = await store.read { state in state.keys[name].flatMap { $0.deletion == nil ? $0.versions : nil } }
-            guard let versions else { throw Self.notFound("key", name) }
+            // Azure answers an empty list for a name it does not know, and orders versions by their ids.
+            let versions = await store.read { state in
+                (state.keys[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted { $0.version < $1.version }
+            }
             items = versions.map { keyItem(name, $0, withVersion: true) }
         } else {
             path = "/keys"

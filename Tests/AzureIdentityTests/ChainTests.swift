@@ -1,5 +1,6 @@
 import AzureCore
 import Foundation
+import NIOCore
 import Testing
 
 @testable import AzureIdentity

@@ -142,7 +142,8 @@ func options(_ transport: any HTTPTransport, authority: String = "https://login.
     }
 
     func decode(_ part: Substring) throws -> [String: Any] {
-        try #require(JSONSerialization.jsonObject(with: #require(Base64URL.decode(String(part)))) as? [String: Any])
+        let data = try #require(Base64URL.decode(String(part)))
+        return try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
     @Test(arguments: [true, false])

@@ -100,3 +100,36 @@ def container(service: BlobServiceClient) -> Iterator[ContainerClient]:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
     if exitstatus != 0 and _emulator_logs:
         terminalreporter.write_line("emulator output: " + ", ".join(str(p) for p in _emulator_logs))
+
+
+@pytest.fixture(scope="session")
+def identity_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """An emulator for the Entra ID, managed identity, Key Vault and bearer-token tests: besides the
+    development application it registers a certificate client, a federated (workload identity) client and a
+    second secret client. `client_certificate_path` is the PEM (key and certificate) of the certificate client."""
+    if os.environ.get("KUMO_CONFORMANCE_CONNECTION_STRING"):
+        pytest.skip("needs to start its own emulator; the suite runs against an external endpoint")
+    from identity_support import CERTIFICATE_CLIENT_ID, FEDERATED_CLIENT_ID, FEDERATED_SUBJECT, make_certificate
+
+    workdir = tmp_path_factory.mktemp("kumo-identity")
+    certificate_pem, key_pem = make_certificate("kumo conformance client")
+    (workdir / "client-cert.pem").write_bytes(certificate_pem)
+    (workdir / "client.pem").write_bytes(key_pem + certificate_pem)
+    emulator = EmulatorProcess(
+        workdir / "emulator",
+        [
+            "--client-certificate", f"{CERTIFICATE_CLIENT_ID}:{workdir / 'client-cert.pem'}",
+            "--federated-subject", f"{FEDERATED_CLIENT_ID}:{FEDERATED_SUBJECT}",
+            "--client", "kumo-other:kumo-other-secret",
+        ],
+    )
+    emulator.client_certificate_path = workdir / "client.pem"  # type: ignore[attr-defined]
+    _emulator_logs.extend([emulator.stdout_path, emulator.stderr_path])
+    try:
+        emulator.start()
+    except EmulatorStartError as error:
+        _abort(str(error))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

@@ -61,6 +61,8 @@ class EmulatorProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.extra_args: List[str] = list(extra_args)
         self.port = port or free_port()
+        # Every emulator gets its own HTTPS port too, so emulators started side by side never collide on 10443.
+        self.https_port = free_port()
         self.stdout_path = workdir / "emulator.stdout.log"
         self.stderr_path = workdir / "emulator.stderr.log"
         self.process: Optional[subprocess.Popen] = None
@@ -70,10 +72,28 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}/devstoreaccount1"
 
     @property
+    def blob_https_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}/devstoreaccount1"
+
+    @property
+    def authority(self) -> str:
+        """The authority host for azure-identity (`authority=`)."""
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def vault_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
+    def ca_path(self) -> Path:
+        """The emulator's CA certificate, written on first start; clients trust it for the HTTPS listener."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
     def command(self) -> List[str]:
         return [
             str(kumo_binary()), "emulator", "--host", "127.0.0.1", "--port", str(self.port),
-            "--data", str(self.data_dir), *self.extra_args,
+            "--https-port", str(self.https_port), "--data", str(self.data_dir), *self.extra_args,
         ]
 
     def start(self) -> None:
@@ -92,11 +112,11 @@ class EmulatorProcess:
             if code is not None:
                 failure = f"the emulator exited with status {code} before accepting connections"
                 break
-            if accepts_connections(self.port):
+            if accepts_connections(self.port) and accepts_connections(self.https_port):
                 return
             if time.monotonic() > deadline:
                 failure = (
-                    f"the emulator did not accept connections on 127.0.0.1:{self.port} "
+                    f"the emulator did not accept connections on 127.0.0.1:{self.port} and {self.https_port} "
                     f"within {STARTUP_TIMEOUT_SECONDS:.0f}s"
                 )
                 break

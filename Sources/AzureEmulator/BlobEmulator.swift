@@ -1,11 +1,52 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
 import Synchronization
 
-/// The emulator's Blob service: a Hummingbird application over ``BlobStorage``, plus the maintenance sweep
-/// that discards week-old uncommitted blocks and purges soft-deleted blobs past their retention.
+/// Where a running emulator answers, reported once every listener is bound.
+public struct EmulatorEndpoints: Sendable, Hashable {
+    /// The address both listeners are bound to.
+    public var host: String
+    /// The plain-http port: the Blob service and the managed identity endpoints.
+    public var blobPort: Int
+    /// The HTTPS port: Entra ID, Key Vault, the Blob service and the managed identity endpoints.
+    public var httpsPort: Int
+    /// The emulator's CA certificate (PEM); trust it to reach the HTTPS listener.
+    public var caCertificatePath: String
+    /// The Entra ID tenant tokens are issued for.
+    public var tenantID: String
+    /// The client id of the managed identity.
+    public var managedIdentityClientID: String
+    /// The value the App Service managed identity endpoint expects in `X-IDENTITY-HEADER` (`IDENTITY_HEADER`).
+    public var identityHeader: String
+
+    /// `https://127.0.0.1:<httpsPort>`: the authority host for azure-identity and MSAL.
+    public var authorityHost: String { "https://127.0.0.1:\(httpsPort)" }
+    /// `https://127.0.0.1:<httpsPort>/<tenant>`: the authority.
+    public var authority: String { "\(authorityHost)/\(tenantID)" }
+    /// `https://127.0.0.1:<httpsPort>/<tenant>/oauth2/v2.0/token`.
+    public var tokenEndpoint: String { "\(authority)/oauth2/v2.0/token" }
+    /// The vault URL of the emulator's one Key Vault.
+    public var keyVaultURL: String { "https://127.0.0.1:\(httpsPort)" }
+    /// `http://<host>:<blobPort>/<account>`.
+    public func blobEndpoint(account: String = StorageAccount.development.name) -> String {
+        "http://\(host):\(blobPort)/\(account)"
+    }
+    /// `https://127.0.0.1:<httpsPort>/<account>`, the endpoint for bearer-token clients.
+    public func blobHTTPSEndpoint(account: String = StorageAccount.development.name) -> String {
+        "https://127.0.0.1:\(httpsPort)/\(account)"
+    }
+    /// `IDENTITY_ENDPOINT` for App Service managed identity: `http://<host>:<blobPort>/msi/token`.
+    public var appServiceIdentityEndpoint: String { "http://\(host):\(blobPort)/msi/token" }
+    /// The IMDS base (what `AZURE_POD_IDENTITY_AUTHORITY_HOST` names): `http://<host>:<blobPort>`.
+    public var imdsEndpoint: String { "http://\(host):\(blobPort)" }
+}
+
+/// The emulator: the Blob service on plain http, and on HTTPS the Blob service again plus Entra ID (token
+/// issuer), managed identity and Key Vault; plus the maintenance sweep that discards week-old uncommitted blocks
+/// and purges soft-deleted blobs past their retention.
 public struct BlobEmulator: Sendable {
     public let configuration: EmulatorConfiguration
 
@@ -14,8 +55,16 @@ public struct BlobEmulator: Sendable {
     }
 
     /// Runs the Blob service until the task is cancelled or the process gets SIGINT/SIGTERM.
-    /// `onListening` receives the bound port (useful with port 0).
-    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// `onListening` receives the bound Blob port (useful with port 0).
+    @_disfavoredOverload
+    public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        try await run(onListening: { (endpoints: EmulatorEndpoints) in await onListening(endpoints.blobPort) })
+    }
+
+    /// Runs every listener until the task is cancelled or the process gets SIGINT/SIGTERM.
+    /// `onListening` receives the bound ports, the CA certificate path and the tenant once both listeners are up.
+    /// Throws when the data directory, the TLS material or a port cannot be used.
+    public func run(onListening: @escaping @Sendable (EmulatorEndpoints) async -> Void = { _ in }) async throws {
         let storage = try await BlobStorage(
             dataDirectory: configuration.dataDirectory,
             versionedAccounts: Set(configuration.accounts.filter(\.versioningEnabled).map(\.name)))
@@ -24,20 +73,57 @@ public struct BlobEmulator: Sendable {
         // Expired state is removed before the first request is served.
         try await Self.sweep(storage, logger: logger)
 
-        let boundPort = Mutex(configuration.blobPort)
+        let tls = try TLSMaterial.loadOrCreate(in: configuration.dataDirectory)
+        let issuer = try TokenIssuer(
+            dataDirectory: configuration.dataDirectory, tenantID: configuration.tenantID, lifetime: configuration.tokenLifetime)
+        let entra = try EntraResponder(configuration: configuration, issuer: issuer)
+        let keyVault = try KeyVaultResponder(
+            configuration: configuration, issuer: issuer, store: KeyVaultStore(dataDirectory: configuration.dataDirectory))
+
+        let ports = Mutex<(blob: Int?, https: Int?, reported: Bool)>((nil, nil, false))
         let host = configuration.host
-        let responder = BlobResponder(
+        let configuration = self.configuration
+        @Sendable func report() async {
+            let ready = ports.withLock { state -> EmulatorEndpoints? in
+                guard let blob = state.blob, let https = state.https, !state.reported else { return nil }
+                state.reported = true
+                return EmulatorEndpoints(
+                    host: host, blobPort: blob, httpsPort: https, caCertificatePath: tls.caCertificatePath,
+                    tenantID: configuration.tenantID, managedIdentityClientID: configuration.managedIdentityClientID,
+                    identityHeader: configuration.identityHeader)
+            }
+            if let ready { await onListening(ready) }
+        }
+
+        let httpBlob = BlobResponder(
             configuration: configuration, storage: storage,
-            baseURL: { "http://\(host):\(boundPort.withLock { $0 })" })
-        let application = Application(
-            responder: responder,
+            baseURL: { "http://\(host):\(ports.withLock { $0.blob ?? configuration.blobPort })" },
+            tokenIssuer: issuer)
+        let httpsBlob = BlobResponder(
+            configuration: configuration, storage: storage, baseURL: { issuer.authorityHost }, tokenIssuer: issuer,
+            isHTTPS: true)
+        let httpsApplication = Application(
+            responder: EmulatorResponder(blob: httpsBlob, entra: entra, keyVault: keyVault),
+            server: try .tls(.http1(), tlsConfiguration: tls.serverConfiguration()),
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.blobPort),
+                address: .hostname(configuration.host, port: configuration.httpsPort),
                 serverName: "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                boundPort.withLock { $0 = port }
-                await onListening(port)
+                issuer.setHTTPSPort(port)
+                ports.withLock { $0.https = port }
+                await report()
+            },
+            logger: logger)
+        let application = Application(
+            responder: EmulatorResponder(blob: httpBlob, entra: entra, keyVault: nil),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.blobPort),
+                serverName: "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"),
+            services: [httpsApplication],
+            onServerRunning: { channel in
+                ports.withLock { $0.blob = channel.localAddress?.port ?? 0 }
+                await report()
             },
             logger: logger)
         let interval = configuration.maintenanceInterval
@@ -53,7 +139,7 @@ public struct BlobEmulator: Sendable {
                     }
                 }
             }
-            // The server ends on a signal or cancellation; the sweep loop ends with it.
+            // The servers end on a signal or cancellation; the sweep loop ends with them.
             defer { group.cancelAll() }
             try await application.runService()
         }

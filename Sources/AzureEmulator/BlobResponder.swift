@@ -25,6 +25,10 @@ struct BlobResponder: HTTPResponder {
     let configuration: EmulatorConfiguration
     let storage: BlobStorage
     let baseURL: @Sendable () -> String
+    /// Checks bearer tokens the emulator's Entra ID issued; without it only ``EmulatorConfiguration/staticBearerToken`` passes.
+    var tokenIssuer: TokenIssuer? = nil
+    /// Whether this responder serves the HTTPS listener (SAS `spr=https` needs it).
+    var isHTTPS = false
 
     /// Largest body read into memory (block lists, properties); blob content streams to disk instead.
     static let maxXMLBody = 4 << 20
@@ -88,13 +92,22 @@ struct BlobResponder: HTTPResponder {
             try sas.authorize(
                 SharedAccessSignature.Context(
                     account: account, container: request.container, blob: request.blob, operation: operation,
-                    request: request, clientIP: context.channel.remoteAddress?.ipAddress, isHTTPS: false,
+                    request: request, clientIP: context.channel.remoteAddress?.ipAddress, isHTTPS: isHTTPS,
                     now: storage.now()))
             return
         }
         if authorization.hasPrefix("Bearer ") {
-            guard let token = configuration.staticBearerToken, authorization.dropFirst(7) == token else {
-                throw .authenticationFailed("The bearer token is not valid for this account.")
+            let token = String(authorization.dropFirst(7))
+            if let accepted = configuration.staticBearerToken, token == accepted { return }
+            guard let tokenIssuer else { throw .authenticationFailed("The bearer token is not valid for this account.") }
+            let audiences: Set<String> = [
+                "https://storage.azure.com", "https://storage.azure.com/", "https://\(account.name).blob.core.windows.net",
+                "https://\(account.name).blob.core.windows.net/",
+            ]
+            if case .rejected(let reason) = tokenIssuer.validate(token, audiences: audiences) {
+                // Azure names its authority and the storage resource so SDKs can fetch a fitting token.
+                let challenge = "Bearer authorization_uri=\(tokenIssuer.authorityHost)/\(tokenIssuer.tenantID)/oauth2/authorize resource_id=https://storage.azure.com"
+                throw .invalidAuthenticationInfo(reason.description, challenge: challenge)
             }
             return
         }
@@ -821,6 +834,7 @@ struct BlobResponder: HTTPResponder {
     private func errorResponse(_ error: BlobServiceError, requestID: String, isHead: Bool) -> Response {
         var headers = HTTPFields()
         headers[HTTPField.Name("x-ms-error-code")!] = error.code
+        for (name, value) in error.headers { headers[HTTPField.Name(name)!] = value }
         if error.code == "ServerBusy" { headers[.retryAfter] = "1" }
         if error.status == 304 || isHead {
             headers[.contentLength] = "0"

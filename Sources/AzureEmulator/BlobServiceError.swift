@@ -1,11 +1,13 @@
-/// An error the Blob service answers with: an HTTP status, Azure's error code (sent as `x-ms-error-code` and
-/// in the XML body) and Azure's message for that code.
+/// An error the emulator answers with: an HTTP status, Azure's error code (for Blob sent as `x-ms-error-code` and
+/// in the XML body, for Key Vault in the JSON body) and Azure's message for that code.
 struct BlobServiceError: Error, Sendable {
     var status: Int
     var code: String
     var message: String
     /// Extra elements of the XML error body, such as `AuthenticationErrorDetail`.
     var details: [(String, String)] = []
+    /// Extra response headers, such as the `WWW-Authenticate` challenge of a refused bearer token.
+    var headers: [(String, String)] = []
 
     static func containerNotFound() -> Self { .init(status: 404, code: "ContainerNotFound", message: "The specified container does not exist.") }
     static func containerAlreadyExists() -> Self { .init(status: 409, code: "ContainerAlreadyExists", message: "The specified container already exists.") }
@@ -35,6 +37,12 @@ struct BlobServiceError: Error, Sendable {
         .init(status: 403, code: "AuthenticationFailed",
               message: "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
               details: [("AuthenticationErrorDetail", detail)])
+    }
+    /// A bearer token that is malformed, badly signed, expired or meant for another audience or issuer.
+    static func invalidAuthenticationInfo(_ detail: String, challenge: String) -> Self {
+        .init(status: 401, code: "InvalidAuthenticationInfo",
+              message: "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
+              details: [("AuthenticationErrorDetail", detail)], headers: [("WWW-Authenticate", challenge)])
     }
     static func invalidXmlNodeValue(_ name: String) -> Self {
         .init(status: 400, code: "InvalidXmlNodeValue", message: "The value for one of the XML nodes is not in the correct format.", details: [("XmlNodeName", name)])

@@ -20,6 +20,30 @@ public struct StorageAccount: Sendable, Hashable {
         key: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
 }
 
+/// An application the emulator's Entra ID token issuer knows (a client in the client credentials flow).
+public struct ServicePrincipal: Sendable, Hashable {
+    /// The application (client) id, sent as `client_id`.
+    public var clientID: String
+    /// The client secret accepted for this application, if any.
+    public var clientSecret: String?
+    /// PEM certificates (one or more) whose private keys may sign client assertions (certificate credentials).
+    public var certificatePEM: String?
+    /// The `sub` of federated tokens (issued by the emulator with audience `api://AzureADTokenExchange`) that
+    /// this application accepts as a client assertion (workload identity federation).
+    public var federatedSubject: String?
+
+    public init(clientID: String, clientSecret: String? = nil, certificatePEM: String? = nil, federatedSubject: String? = nil) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.certificatePEM = certificatePEM
+        self.federatedSubject = federatedSubject
+    }
+
+    /// The emulator's well-known development application: client id `kumo-dev`, secret `kumo-dev-secret`.
+    /// Like the devstoreaccount1 key, the secret is public and means nothing outside the emulator.
+    public static let development = ServicePrincipal(clientID: "kumo-dev", clientSecret: "kumo-dev-secret")
+}
+
 /// How the emulator runs.
 public struct EmulatorConfiguration: Sendable {
     public var host: String
@@ -36,6 +60,18 @@ public struct EmulatorConfiguration: Sendable {
     public var faults: FaultInjection
     /// How often expired uncommitted blocks and soft-deleted blobs are swept (also once at startup).
     public var maintenanceInterval: Duration
+    /// The HTTPS port serving Entra ID, Key Vault and Blob; 0 picks a free one.
+    public var httpsPort: Int
+    /// The Entra ID tenant the emulator issues tokens for; the authority is `https://127.0.0.1:<httpsPort>/<tenantID>`.
+    public var tenantID: String
+    /// How long issued access tokens stay valid (short values let tests see expiry).
+    public var tokenLifetime: Duration
+    /// Applications that may get tokens with the client credentials flow.
+    public var servicePrincipals: [ServicePrincipal]
+    /// The client id of the managed identity served at the IMDS and App Service token endpoints.
+    public var managedIdentityClientID: String
+    /// The secret the App Service managed identity endpoint requires in `X-IDENTITY-HEADER`.
+    public var identityHeader: String
 
     public init(
         host: String = "127.0.0.1",
@@ -45,7 +81,13 @@ public struct EmulatorConfiguration: Sendable {
         staticBearerToken: String? = nil,
         defaultServiceVersion: String = "2026-10-06",
         faults: FaultInjection = .none,
-        maintenanceInterval: Duration = .seconds(3600)
+        maintenanceInterval: Duration = .seconds(3600),
+        httpsPort: Int? = nil,
+        tenantID: String = "kumo-emulator",
+        tokenLifetime: Duration = .seconds(3600),
+        servicePrincipals: [ServicePrincipal] = [.development],
+        managedIdentityClientID: String = "kumo-managed-identity",
+        identityHeader: String = "kumo-identity-header"
     ) {
         self.host = host
         self.blobPort = blobPort
@@ -55,5 +97,13 @@ public struct EmulatorConfiguration: Sendable {
         self.defaultServiceVersion = defaultServiceVersion
         self.faults = faults
         self.maintenanceInterval = maintenanceInterval
+        // Without an explicit HTTPS port, an emulator on a free Blob port takes a free HTTPS port too, so
+        // in-process emulators started side by side in tests never fight over 10443.
+        self.httpsPort = httpsPort ?? (blobPort == 0 ? 0 : 10443)
+        self.tenantID = tenantID
+        self.tokenLifetime = tokenLifetime
+        self.servicePrincipals = servicePrincipals
+        self.managedIdentityClientID = managedIdentityClientID
+        self.identityHeader = identityHeader
     }
 }

@@ -6,13 +6,21 @@ import Foundation
 struct EmulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emulator",
-        abstract: "Run the local Azure-compatible emulator (Blob service).",
+        abstract: "Run the local Azure-compatible emulator (Blob service, Entra ID, managed identity, Key Vault).",
         discussion: """
             Serves the Blob REST API at http://HOST:PORT/<account> for the well-known development account \
             devstoreaccount1 (the account `UseDevelopmentStorage=true` names) and any --account NAME:KEY given. \
             Containers, blobs, blocks, leases, versions and soft-deleted blobs are kept in --data and survive \
             restarts. Requests are authorised with Shared Key, a SAS (service or account) or --bearer-token. \
             Stop it with Ctrl-C.
+
+            HTTPS (--https-port, default 10443) serves Entra ID (tenant --tenant, authority \
+            https://127.0.0.1:PORT/TENANT), the Key Vault at https://127.0.0.1:PORT, and the Blob service again. Its \
+            certificate is signed by a CA the emulator makes on first start: trust DATA/tls/ca.pem. The development \
+            application kumo-dev (secret kumo-dev-secret) gets tokens with the client credentials flow; \
+            --client, --client-certificate and --federated-subject register more. Managed identity answers at \
+            http://HOST:PORT/metadata/identity/oauth2/token (IMDS, header Metadata: true) and /msi/token \
+            (App Service, header X-IDENTITY-HEADER). Blob requests may carry these bearer tokens.
 
             Reliability testing: --fault-rate answers that share of requests with 503 ServerBusy or \
             500 InternalError, --fault-drop-rate closes that share of connections without an answer, and \
@@ -34,7 +42,17 @@ struct EmulatorCommand: AsyncParsableCommand {
     var faultOperations: String?
     @Option(help: "Seconds between sweeps of expired uncommitted blocks and soft-deleted blobs.")
     var maintenanceInterval = 3600
-    @Flag(help: "Print the listening address as JSON.") var json = false
+    @Option(help: "The HTTPS port for Entra ID, Key Vault and Blob (0 picks a free one).") var httpsPort = 10443
+    @Option(help: "The Entra ID tenant id tokens are issued for.") var tenant = "kumo-emulator"
+    @Option(help: "Seconds an issued access token stays valid.") var tokenLifetime = 3600
+    @Option(help: "An extra application as CLIENT_ID:SECRET (repeatable).") var client: [String] = []
+    @Option(help: "A certificate for client assertions as CLIENT_ID:PEM_FILE (repeatable; registers the client if new).")
+    var clientCertificate: [String] = []
+    @Option(help: "A federated subject as CLIENT_ID:SUBJECT (repeatable; registers the client if new).")
+    var federatedSubject: [String] = []
+    @Option(help: "The X-IDENTITY-HEADER value the App Service managed identity endpoint requires.")
+    var identityHeader = "kumo-identity-header"
+    @Flag(help: "Print the endpoints as JSON.") var json = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535, not \(port)") }
@@ -50,12 +68,55 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be 0-1, not \(faultRate)") }
         guard (0...1).contains(faultDropRate) else { throw ValidationError("--fault-drop-rate must be 0-1, not \(faultDropRate)") }
         guard faultLatencyMs >= 0 else { throw ValidationError("--fault-latency-ms must not be negative") }
+        guard (0...65535).contains(httpsPort) else { throw ValidationError("--https-port must be 0-65535, not \(httpsPort)") }
+        guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
+        guard !tenant.isEmpty, !tenant.contains("/") else { throw ValidationError("--tenant must be a non-empty name without '/'") }
+        for (flag, entries) in [("--client", client), ("--client-certificate", clientCertificate), ("--federated-subject", federatedSubject)] {
+            for entry in entries where entry.split(separator: ":", maxSplits: 1).count != 2 {
+                throw ValidationError("\(flag) must be CLIENT_ID:VALUE, not '\(entry.split(separator: ":").first ?? "")'")
+            }
+        }
+        for entry in clientCertificate {
+            let path = String(entry.split(separator: ":", maxSplits: 1)[1])
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ValidationError("--client-certificate: cannot read '\(path)'")
+            }
+        }
         guard maintenanceInterval > 0 else { throw ValidationError("--maintenance-interval must be positive") }
         let unknown = operations.subtracting(FaultInjection.operationNames)
         guard unknown.isEmpty else {
             throw ValidationError(
                 "--fault-operations: unknown \(unknown.sorted().joined(separator: ", ")); known: \(FaultInjection.operationNames.joined(separator: ", "))")
         }
+    }
+
+    /// The development application plus every --client, --client-certificate and --federated-subject.
+    private func principals() throws -> [ServicePrincipal] {
+        var principals = [ServicePrincipal.development]
+        func index(of clientID: String) -> Int {
+            if let found = principals.firstIndex(where: { $0.clientID == clientID }) { return found }
+            principals.append(ServicePrincipal(clientID: clientID))
+            return principals.count - 1
+        }
+        func split(_ entry: String) -> (String, String) {
+            let parts = entry.split(separator: ":", maxSplits: 1)
+            return (String(parts[0]), String(parts[1]))
+        }
+        for entry in client {
+            let (id, secret) = split(entry)
+            principals[index(of: id)].clientSecret = secret
+        }
+        for entry in clientCertificate {
+            let (id, path) = split(entry)
+            let pem = try String(contentsOfFile: path, encoding: .utf8)
+            let position = index(of: id)
+            principals[position].certificatePEM = (principals[position].certificatePEM ?? "") + pem
+        }
+        for entry in federatedSubject {
+            let (id, subject) = split(entry)
+            principals[index(of: id)].federatedSubject = subject
+        }
+        return principals
     }
 
     private var operations: Set<String> {
@@ -75,15 +136,37 @@ struct EmulatorCommand: AsyncParsableCommand {
             errorRate: faultRate, dropRate: faultDropRate, latencyMilliseconds: faultLatencyMs, operations: operations)
         let configuration = EmulatorConfiguration(
             host: host, blobPort: port, dataDirectory: data, accounts: accounts, staticBearerToken: bearerToken,
-            faults: faults, maintenanceInterval: .seconds(maintenanceInterval))
+            faults: faults, maintenanceInterval: .seconds(maintenanceInterval), httpsPort: httpsPort, tenantID: tenant,
+            tokenLifetime: .seconds(tokenLifetime), servicePrincipals: try principals(), identityHeader: identityHeader)
         let names = accounts.map(\.name)
-        let host = self.host
         let json = self.json
-        try await BlobEmulator(configuration: configuration).run { port in
+        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
             if json {
-                print("{\"blobEndpoint\":\"http://\(host):\(port)/\(names[0])\",\"port\":\(port)}")
+                let object: [String: Any] = [
+                    "blobEndpoint": endpoints.blobEndpoint(account: names[0]), "port": endpoints.blobPort,
+                    "blobHTTPSEndpoint": endpoints.blobHTTPSEndpoint(account: names[0]), "httpsPort": endpoints.httpsPort,
+                    "authorityHost": endpoints.authorityHost, "tenantID": endpoints.tenantID,
+                    "tokenEndpoint": endpoints.tokenEndpoint, "keyVaultURL": endpoints.keyVaultURL,
+                    "imdsEndpoint": endpoints.imdsEndpoint, "identityEndpoint": endpoints.appServiceIdentityEndpoint,
+                    "identityHeader": endpoints.identityHeader, "caCertificatePath": endpoints.caCertificatePath,
+                    "clientID": ServicePrincipal.development.clientID, "managedIdentityClientID": endpoints.managedIdentityClientID,
+                ]
+                let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+                print(String(decoding: data, as: UTF8.self))
             } else {
-                for name in names { print("Blob service: http://\(host):\(port)/\(name)") }
+                for name in names {
+                    print("Blob service:        \(endpoints.blobEndpoint(account: name))")
+                    print("Blob service (TLS):  \(endpoints.blobHTTPSEndpoint(account: name))")
+                }
+                print("Key Vault:           \(endpoints.keyVaultURL)")
+                print("Authority host:      \(endpoints.authorityHost)")
+                print("Tenant:              \(endpoints.tenantID)")
+                print("Token endpoint:      \(endpoints.tokenEndpoint)")
+                print("Development client:  \(ServicePrincipal.development.clientID) (secret \(ServicePrincipal.development.clientSecret ?? ""))")
+                print("IMDS:                \(endpoints.imdsEndpoint)/metadata/identity/oauth2/token (AZURE_POD_IDENTITY_AUTHORITY_HOST=\(endpoints.imdsEndpoint))")
+                print("App Service MSI:     IDENTITY_ENDPOINT=\(endpoints.appServiceIdentityEndpoint) IDENTITY_HEADER=\(endpoints.identityHeader)")
+                print("Managed identity:    \(endpoints.managedIdentityClientID)")
+                print("CA certificate:      \(endpoints.caCertificatePath)")
             }
             fflush(nil)
         }

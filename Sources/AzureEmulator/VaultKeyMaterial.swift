@@ -1,0 +1,207 @@
+import Crypto
+import Foundation
+import _CryptoExtras
+
+/// Key generation and the cryptographic operations of Key Vault keys. Private and symmetric material stays in
+/// ``KeyVersion/secretMaterial``; only public JWK members ever leave this type.
+enum VaultKeyMaterial {
+    static let rsaOperations = ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"]
+    static let octOperations = ["encrypt", "decrypt", "wrapKey", "unwrapKey"]
+    static let ecOperations = ["sign", "verify"]
+
+    static func badParameter(_ message: String) -> BlobServiceError {
+        BlobServiceError(status: 400, code: "BadParameter", message: message)
+    }
+
+    static func generate(
+        keyType: String, size: Int?, curve: String?, operations: [String]?, version: String, tags: [String: String]?,
+        attributes: VaultAttributes
+    ) throws -> KeyVersion {
+        switch keyType {
+        case "RSA", "RSA-HSM":
+            let bits = size ?? 2048
+            let keySize: _RSA.Signing.KeySize
+            switch bits {
+            case 2048: keySize = .bits2048
+            case 3072: keySize = .bits3072
+            case 4096: keySize = .bits4096
+            default: throw badParameter("The specified RSA key size \(bits) is not supported; use 2048, 3072 or 4096.")
+            }
+            let key = try _RSA.Signing.PrivateKey(keySize: keySize)
+            return KeyVersion(
+                version: version, keyType: keyType, keyOperations: operations ?? rsaOperations, keySize: bits, curve: nil,
+                secretMaterial: key.derRepresentation, tags: tags, attributes: attributes)
+        case "oct", "oct-HSM":
+            let bits = size ?? 256
+            guard [128, 192, 256].contains(bits) else {
+                throw badParameter("The specified oct key size \(bits) is not supported; use 128, 192 or 256.")
+            }
+            return KeyVersion(
+                version: version, keyType: keyType, keyOperations: operations ?? octOperations, keySize: bits, curve: nil,
+                secretMaterial: SymmetricKey(size: .init(bitCount: bits)).withUnsafeBytes { Data($0) }, tags: tags,
+                attributes: attributes)
+        case "EC", "EC-HSM":
+            let name = curve ?? "P-256"
+            let raw: Data
+            switch name {
+            case "P-256": raw = P256.Signing.PrivateKey().rawRepresentation
+            case "P-384": raw = P384.Signing.PrivateKey().rawRepresentation
+            case "P-521": raw = P521.Signing.PrivateKey().rawRepresentation
+            default: throw badParameter("The specified curve \(name) is not supported; use P-256, P-384 or P-521.")
+            }
+            return KeyVersion(
+                version: version, keyType: keyType, keyOperations: operations ?? ecOperations, keySize: nil, curve: name,
+                secretMaterial: raw, tags: tags, attributes: attributes)
+        default:
+            throw badParameter("The specified key type \(keyType) is not supported; use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.")
+        }
+    }
+
+    /// The public JWK members: `n`/`e` for RSA, `crv`/`x`/`y` for EC, none for symmetric keys.
+    static func publicMembers(of key: KeyVersion) throws -> [String: Any] {
+        switch key.keyType {
+        case "RSA", "RSA-HSM":
+            let primitives = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial).publicKey.getKeyPrimitives()
+            return ["n": Base64URL.encode(primitives.modulus), "e": Base64URL.encode(primitives.publicExponent)]
+        case "EC", "EC-HSM":
+            let point: Data
+            switch key.curve {
+            case "P-384": point = try P384.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
+            case "P-521": point = try P521.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
+            default: point = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
+            }
+            let half = point.count / 2
+            return ["crv": key.curve ?? "P-256", "x": Base64URL.encode(point.prefix(half)), "y": Base64URL.encode(point.suffix(half))]
+        default:
+            return [:]
+        }
+    }
+
+    struct CipherParameters {
+        var iv: Data?
+        var aad: Data?
+        var tag: Data?
+    }
+
+    /// encrypt, decrypt, wrapKey and unwrapKey.
+    static func cipher(
+        _ key: KeyVersion, operation: String, algorithm: String, value: Data, parameters: CipherParameters
+    ) throws -> (value: Data, parameters: CipherParameters) {
+        let forward = operation == "encrypt" || operation == "wrapKey"
+        switch (key.keyType, algorithm) {
+        case ("RSA", "RSA-OAEP"), ("RSA-HSM", "RSA-OAEP"), ("RSA", "RSA-OAEP-256"), ("RSA-HSM", "RSA-OAEP-256"):
+            let padding: _RSA.Encryption.Padding = algorithm == "RSA-OAEP" ? .PKCS1_OAEP : .PKCS1_OAEP_SHA256
+            let privateKey = try _RSA.Encryption.PrivateKey(derRepresentation: key.secretMaterial)
+            do {
+                if forward { return (try privateKey.publicKey.encrypt(value, padding: padding), CipherParameters()) }
+                return (try privateKey.decrypt(value, padding: padding), CipherParameters())
+            } catch {
+                throw badParameter(forward ? "The value is too long for this key and algorithm." : "Decryption failed: the ciphertext is not valid for this key and algorithm.")
+            }
+        case (_, "A128KW"), (_, "A192KW"), (_, "A256KW"):
+            try checkSymmetric(key, algorithm: algorithm, bits: Int(algorithm.dropFirst().prefix(3))!)
+            let kek = SymmetricKey(data: key.secretMaterial)
+            do {
+                if forward {
+                    guard value.count >= 16, value.count % 8 == 0 else {
+                        throw badParameter("The key to wrap must be at least 16 bytes and a multiple of 8 bytes.")
+                    }
+                    return (try AES.KeyWrap.wrap(SymmetricKey(data: value), using: kek), CipherParameters())
+                }
+                let unwrapped = try AES.KeyWrap.unwrap(value, using: kek)
+                return (unwrapped.withUnsafeBytes { Data($0) }, CipherParameters())
+            } catch let error as BlobServiceError {
+                throw error
+            } catch {
+                throw badParameter("Unwrap failed: the wrapped key does not pass the integrity check for this key.")
+            }
+        case (_, "A128GCM"), (_, "A192GCM"), (_, "A256GCM"):
+            try checkSymmetric(key, algorithm: algorithm, bits: Int(algorithm.dropFirst().prefix(3))!)
+            let symmetric = SymmetricKey(data: key.secretMaterial)
+            let aad = parameters.aad ?? Data()
+            if forward {
+                let nonce = try parameters.iv.map { try AES.GCM.Nonce(data: $0) } ?? AES.GCM.Nonce()
+                let sealed = try AES.GCM.seal(value, using: symmetric, nonce: nonce, authenticating: aad)
+                return (sealed.ciphertext, CipherParameters(iv: Data(nonce), aad: parameters.aad, tag: sealed.tag))
+            }
+            guard let iv = parameters.iv, let tag = parameters.tag else { throw badParameter("Properties 'iv' and 'tag' are required.") }
+            do {
+                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: iv), ciphertext: value, tag: tag)
+                return (try AES.GCM.open(box, using: symmetric, authenticating: aad), CipherParameters())
+            } catch {
+                throw badParameter("Decryption failed: the authentication tag does not match.")
+            }
+        default:
+            throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).")
+        }
+    }
+
+    private static func checkSymmetric(_ key: KeyVersion, algorithm: String, bits: Int) throws {
+        guard key.keyType.hasPrefix("oct") else { throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).") }
+        guard key.secretMaterial.count * 8 == bits else {
+            throw badParameter("Algorithm \(algorithm) needs a \(bits)-bit key; this key has \(key.secretMaterial.count * 8) bits.")
+        }
+    }
+
+    /// Signs a digest the client computed (Key Vault never sees the message).
+    static func sign(_ key: KeyVersion, algorithm: String, digest: Data) throws -> Data {
+        switch (key.keyType.hasPrefix("RSA"), algorithm) {
+        case (true, "RS256"), (true, "RS384"), (true, "RS512"), (true, "PS256"), (true, "PS384"), (true, "PS512"):
+            let privateKey = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial)
+            let padding: _RSA.Signing.Padding = algorithm.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5
+            return try withDigest(digest, algorithm: algorithm) { try privateKey.signature(for: $0, padding: padding).rawRepresentation }
+        case (false, "ES256") where key.curve == "P-256":
+            let privateKey = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial)
+            return try withDigest(digest, algorithm: algorithm) { try privateKey.signature(for: $0).rawRepresentation }
+        case (false, "ES384") where key.curve == "P-384":
+            let privateKey = try P384.Signing.PrivateKey(rawRepresentation: key.secretMaterial)
+            return try withDigest(digest, algorithm: algorithm) { try privateKey.signature(for: $0).rawRepresentation }
+        case (false, "ES512") where key.curve == "P-521":
+            let privateKey = try P521.Signing.PrivateKey(rawRepresentation: key.secretMaterial)
+            return try withDigest(digest, algorithm: algorithm) { try privateKey.signature(for: $0).rawRepresentation }
+        default:
+            throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).")
+        }
+    }
+
+    static func verify(_ key: KeyVersion, algorithm: String, digest: Data, signature: Data) throws -> Bool {
+        switch (key.keyType.hasPrefix("RSA"), algorithm) {
+        case (true, "RS256"), (true, "RS384"), (true, "RS512"), (true, "PS256"), (true, "PS384"), (true, "PS512"):
+            let publicKey = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial).publicKey
+            let padding: _RSA.Signing.Padding = algorithm.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5
+            let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
+            return try withDigest(digest, algorithm: algorithm) { publicKey.isValidSignature(rsaSignature, for: $0, padding: padding) }
+        case (false, "ES256") where key.curve == "P-256":
+            let publicKey = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey
+            guard let ecSignature = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return try withDigest(digest, algorithm: algorithm) { publicKey.isValidSignature(ecSignature, for: $0) }
+        case (false, "ES384") where key.curve == "P-384":
+            let publicKey = try P384.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey
+            guard let ecSignature = try? P384.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return try withDigest(digest, algorithm: algorithm) { publicKey.isValidSignature(ecSignature, for: $0) }
+        case (false, "ES512") where key.curve == "P-521":
+            let publicKey = try P521.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey
+            guard let ecSignature = try? P521.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return try withDigest(digest, algorithm: algorithm) { publicKey.isValidSignature(ecSignature, for: $0) }
+        default:
+            throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).")
+        }
+    }
+
+    /// swift-crypto signs only its own digest types, which have no public initialiser from bytes. Key Vault's
+    /// sign and verify receive a digest the client computed, so the bytes are loaded into the digest type of
+    /// the algorithm's hash; its layout is exactly the digest bytes, which the size check guards.
+    private static func withDigest<T>(_ digest: Data, algorithm: String, _ body: (any Digest) throws -> T) throws -> T {
+        func load<D: Digest>(_ type: D.Type) throws -> D {
+            guard digest.count == D.byteCount, MemoryLayout<D>.size == D.byteCount else {
+                throw badParameter("The digest for \(algorithm) must be \(D.byteCount) bytes, not \(digest.count).")
+            }
+            return digest.withUnsafeBytes { $0.loadUnaligned(as: D.self) }
+        }
+        switch algorithm.suffix(3) {
+        case "256": return try body(try load(SHA256Digest.self))
+        case "384": return try body(try load(SHA384Digest.self))
+        default: return try body(try load(SHA512Digest.self))
+        }
+    }
+}

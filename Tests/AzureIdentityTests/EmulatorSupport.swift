@@ -24,15 +24,31 @@ func withEmulator<T: Sendable>(
     var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
     configure(&configuration)
     let server = Task { [configuration] in
+        // A run that fails before listening ends the stream, so the wait below cannot hang.
+        defer { continuation.finish() }
         try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
             continuation.yield(endpoints)
         }
     }
-    defer { server.cancel() }
+    // Waiting for the emulator to stop (its RocksDB store closed) keeps the test process from exiting under it.
+    func stopServer() async {
+        server.cancel()
+        _ = await server.result
+    }
     var iterator = stream.makeAsyncIterator()
-    guard let endpoints = await iterator.next() else { throw AzureError(.transport, "the emulator did not start") }
-    let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
-    return try await body(endpoints, transport)
+    guard let endpoints = await iterator.next() else {
+        await stopServer()
+        throw AzureError(.transport, "the emulator did not start")
+    }
+    let outcome: Result<T, any Error>
+    do {
+        let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
+        outcome = .success(try await body(endpoints, transport))
+    } catch {
+        outcome = .failure(error)
+    }
+    await stopServer()
+    return try outcome.get()
 }
 
 func emulatorOptions(_ endpoints: EmulatorEndpoints, transport: any HTTPTransport) -> TokenCredentialOptions {

@@ -46,20 +46,36 @@ func withVault<T: Sendable>(_ body: @Sendable (VaultFixture) async throws -> T) 
     let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
     let configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
     let server = Task {
+        // A run that fails before listening ends the stream, so the wait below cannot hang.
+        defer { continuation.finish() }
         try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
             continuation.yield(endpoints)
         }
     }
-    defer { server.cancel() }
+    // Waiting for the emulator to stop (its RocksDB store closed) keeps the test process from exiting under it.
+    func stopServer() async {
+        server.cancel()
+        _ = await server.result
+    }
     var iterator = stream.makeAsyncIterator()
-    guard let endpoints = await iterator.next() else { throw AzureError(.transport, "the emulator did not start") }
-    let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
-    var options = TokenCredentialOptions(authorityHost: URL(string: endpoints.authorityHost)!, transport: transport)
-    options.retry = .noRetry
-    let credential = try ClientSecretCredential(
-        tenantID: endpoints.tenantID, clientID: "kumo-dev", clientSecret: "kumo-dev-secret", options: options,
-        environment: [:])
-    return try await body(VaultFixture(endpoints: endpoints, transport: transport, credential: credential))
+    guard let endpoints = await iterator.next() else {
+        await stopServer()
+        throw AzureError(.transport, "the emulator did not start")
+    }
+    let outcome: Result<T, any Error>
+    do {
+        let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
+        var options = TokenCredentialOptions(authorityHost: URL(string: endpoints.authorityHost)!, transport: transport)
+        options.retry = .noRetry
+        let credential = try ClientSecretCredential(
+            tenantID: endpoints.tenantID, clientID: "kumo-dev", clientSecret: "kumo-dev-secret", options: options,
+            environment: [:])
+        outcome = .success(try await body(VaultFixture(endpoints: endpoints, transport: transport, credential: credential)))
+    } catch {
+        outcome = .failure(error)
+    }
+    await stopServer()
+    return try outcome.get()
 }
 
 func collect<T>(_ results: PagedResults<T>) async throws -> [T] {

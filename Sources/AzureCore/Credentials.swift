@@ -22,8 +22,10 @@ public struct StorageSharedKeyCredential: Sendable {
     }
 }
 
-/// An OAuth access token.
-public struct AccessToken: Sendable, Equatable {
+/// An OAuth access token. Its `description` shows only the expiry, so a logged token leaks nothing.
+public struct AccessToken: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     public var token: String
     public var expiresOn: Date
 
@@ -31,6 +33,10 @@ public struct AccessToken: Sendable, Equatable {
         self.token = token
         self.expiresOn = expiresOn
     }
+
+    public var description: String { "AccessToken(token: REDACTED, expiresOn: \(expiresOn))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["expiresOn": expiresOn]) }
 }
 
 /// Something that produces Entra ID (Azure AD) bearer tokens for a set of scopes.

@@ -20,7 +20,7 @@ struct EmulatorResponder: HTTPResponder {
             return try await entra.respond(ServiceRequest(request))
         }
         if let keyVault {
-            if EntraResponder.handles(segments, tenantID: entra.configuration.tenantID),
+            if EntraResponder.handles(segments),
                 !entra.configuration.accounts.contains(where: { $0.name == segments[0] })
             {
                 return try await entra.respond(ServiceRequest(request))

@@ -39,11 +39,10 @@ struct EntraResponder: Sendable {
         self.certificates = certificates
     }
 
-    /// Whether a path belongs to Entra ID: `/<tenant>/...` under a tenant this emulator answers for.
-    static func handles(_ segments: [String], tenantID: String) -> Bool {
-        guard let first = segments.first, segments.count >= 2 else { return false }
-        let known = [tenantID, "common", "organizations", "consumers"]
-        guard known.contains(first) else { return false }
+    /// Whether a path belongs to Entra ID: `/<tenant>/<an Entra endpoint>/...`. Unknown tenants are Entra's
+    /// to refuse (AADSTS90002); the caller keeps paths of storage accounts for the Blob service.
+    static func handles(_ segments: [String]) -> Bool {
+        guard segments.count >= 2, !segments[0].isEmpty else { return false }
         return ["v2.0", ".well-known", "oauth2", "discovery", "federated-token"].contains(segments[1])
     }
 

@@ -8,7 +8,7 @@ import Foundation
 /// let credential = try ClientSecretCredential(tenantID: tenant, clientID: appID, clientSecret: secret)
 /// let blobs = try BlobServiceClient(endpoint: url, credential: .token(credential))
 /// ```
-public struct ClientSecretCredential: TokenCredential, CustomStringConvertible {
+public struct ClientSecretCredential: TokenCredential, CustomStringConvertible, CustomReflectable {
     let client: EntraTokenClient
     private let clientSecret: String
     private let cache = TokenCache()
@@ -43,4 +43,7 @@ public struct ClientSecretCredential: TokenCredential, CustomStringConvertible {
     public var description: String {
         "ClientSecretCredential(tenantID: \(client.tenantID), clientID: \(client.clientID), clientSecret: REDACTED)"
     }
+
+    /// `dump` and debuggers see the tenant and client, not the secret.
+    public var customMirror: Mirror { Mirror(self, children: ["tenantID": client.tenantID, "clientID": client.clientID]) }
 }

@@ -69,12 +69,13 @@ public struct WrapResult: Sendable, Hashable {
 }
 
 /// An unwrapped key. Its `description` does not show the key.
-public struct UnwrapResult: Sendable, Hashable, CustomStringConvertible {
+public struct UnwrapResult: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     public let keyID: String
     public let algorithm: KeyWrapAlgorithm
     public let key: Data
 
     public var description: String { "UnwrapResult(keyID: \(keyID), algorithm: \(algorithm), key: \(key.count) bytes)" }
+    public var customMirror: Mirror { Mirror(self, children: ["keyID": keyID, "algorithm": algorithm]) }
 }
 
 public struct EncryptResult: Sendable, Hashable {
@@ -89,7 +90,7 @@ public struct EncryptResult: Sendable, Hashable {
 }
 
 /// A decrypted plaintext. Its `description` does not show the plaintext.
-public struct DecryptResult: Sendable, Hashable, CustomStringConvertible {
+public struct DecryptResult: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     public let keyID: String
     public let algorithm: EncryptionAlgorithm
     public let plaintext: Data
@@ -97,6 +98,7 @@ public struct DecryptResult: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         "DecryptResult(keyID: \(keyID), algorithm: \(algorithm), plaintext: \(plaintext.count) bytes)"
     }
+    public var customMirror: Mirror { Mirror(self, children: ["keyID": keyID, "algorithm": algorithm]) }
 }
 
 public struct SignResult: Sendable, Hashable {

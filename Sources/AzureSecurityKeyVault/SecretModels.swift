@@ -56,7 +56,7 @@ public struct SecretProperties: Sendable, Hashable {
 }
 
 /// A secret with its value. Its `description` never shows the value.
-public struct KeyVaultSecret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct KeyVaultSecret: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let value: String
     public let properties: SecretProperties
 
@@ -68,6 +68,8 @@ public struct KeyVaultSecret: Sendable, CustomStringConvertible, CustomDebugStri
     }
 
     public var debugDescription: String { description }
+    /// `dump` and debuggers see the properties, not the value.
+    public var customMirror: Mirror { Mirror(self, children: ["properties": properties]) }
 }
 
 /// A deleted secret, recoverable until its scheduled purge date (vaults with soft delete).

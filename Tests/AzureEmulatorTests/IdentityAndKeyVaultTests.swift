@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 import SwiftASN1
 import Testing
@@ -188,7 +189,7 @@ struct IdentityAndKeyVaultTests {
             let response = try await client.execute(request, timeout: .seconds(30))
             #expect(response.status == .ok)
             let body = try await response.body.collect(upTo: 1 << 20)
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
             let token = try #require(json["access_token"] as? String)
 
             var vault = HTTPClientRequest(url: endpoints.keyVaultURL + "/secrets/answer?api-version=7.6")

@@ -1,5 +1,6 @@
 import AzureCore
 import Foundation
+import NIOCore
 import Testing
 
 @testable import AzureIdentity
@@ -153,5 +154,20 @@ let closedIMDS = "http://127.0.0.1:1"
         #expect(error?.message.contains("/nonexistent/ca.pem") == true)
         #expect(throws: AzureError.self) { try AsyncHTTPClientTransport.fromEnvironment(["KUMO_CA_FILE": "/nonexistent/ca.pem"]) }
         #expect(throws: Never.self) { try AsyncHTTPClientTransport.fromEnvironment([:]) }
+    }
+}
+
+@Suite struct BearerTokenPolicyTests {
+    @Test(arguments: ["https://acct.blob.core.windows.net", "http://127.0.0.1:10000", "http://localhost:8080", "https://127.0.0.1:1"])
+    func sendsTokensOverHTTPSOrToLoopback(_ origin: String) throws {
+        try BearerTokenPolicy.requireSecureTransport(RequestURL(origin: origin, encodedPath: "/"))
+    }
+
+    @Test(arguments: ["http://acct.blob.core.windows.net", "http://127.0.0.1.example.com", "http://localhost.evil.test:80"])
+    func refusesPlainHTTPElsewhere(_ origin: String) {
+        let error = #expect(throws: AzureError.self) {
+            try BearerTokenPolicy.requireSecureTransport(RequestURL(origin: origin, encodedPath: "/"))
+        }
+        #expect(error?.code == .authentication)
     }
 }

@@ -100,6 +100,15 @@ func options(_ transport: any HTTPTransport, authority: String = "https://login.
         #expect(!text.contains("Trace ID"))
         #expect(!text.contains("very-secret-value"))
         #expect(!String(describing: credential).contains("very-secret-value"))
+        var dumped = ""
+        dump(credential, to: &dumped)
+        #expect(!dumped.contains("very-secret-value"))
+        let token = AccessToken(token: "eyJsecret.token.value", expiresOn: Date())
+        var dumpedToken = ""
+        dump(token, to: &dumpedToken)
+        for text in [String(describing: token), String(reflecting: token), dumpedToken] {
+            #expect(!text.contains("eyJsecret"))
+        }
     }
 
     @Test func refusesAuthoritiesThatAreNotHTTPS() throws {
@@ -142,7 +151,8 @@ func options(_ transport: any HTTPTransport, authority: String = "https://login.
     }
 
     func decode(_ part: Substring) throws -> [String: Any] {
-        try #require(JSONSerialization.jsonObject(with: #require(Base64URL.decode(String(part)))) as? [String: Any])
+        let data = try #require(Base64URL.decode(String(part)))
+        return try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
     @Test(arguments: [true, false])

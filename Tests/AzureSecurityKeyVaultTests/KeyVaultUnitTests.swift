@@ -169,6 +169,10 @@ final class ScopeRecordingCredential: TokenCredential {
         #expect(secret.properties.enabled == true)
         #expect(!String(describing: secret).contains("mysecretvalue"))
         #expect(!String(reflecting: secret).contains("mysecretvalue"))
+        var dumped = ""
+        dump(secret, to: &dumped)
+        #expect(!dumped.contains("mysecretvalue"))
+        #expect(dumped.contains("mysecretname"))
     }
 
     @Test func deletedSecretBundle() throws {

@@ -1,0 +1,148 @@
+import AzureCore
+import AzureEmulator
+import AzureIdentity
+import AzureSecurityKeyVault
+import AzureStorageBlobs
+import Foundation
+import KumoBackup
+import KumoKV
+import Testing
+
+/// The emulator (Blob, Entra ID, Key Vault) in this process for `body`, with a credential for its development
+/// application and a transport trusting its CA.
+func withIdentityEmulator(
+    _ body: @Sendable (EmulatorEndpoints, any TokenCredential, any HTTPTransport) async throws -> Void
+) async throws {
+    let scratch = Scratch()
+    let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
+    let configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: scratch.path + "/emulator")
+    let server = Task {
+        defer { continuation.finish() }
+        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in continuation.yield(endpoints) }
+    }
+    var iterator = stream.makeAsyncIterator()
+    let endpoints = try #require(await iterator.next(), "the emulator did not start")
+    let outcome: Result<Void, any Error>
+    do {
+        let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
+        let credential = try ClientSecretCredential(
+            tenantID: endpoints.tenantID, clientID: ServicePrincipal.development.clientID,
+            clientSecret: ServicePrincipal.development.clientSecret!,
+            options: TokenCredentialOptions(authorityHost: URL(string: endpoints.authorityHost)!, transport: transport),
+            environment: [:])
+        try await body(endpoints, credential, transport)
+        outcome = .success(())
+    } catch {
+        outcome = .failure(error)
+    }
+    server.cancel()
+    _ = await server.result
+    try outcome.get()
+}
+
+@Suite("Backups encrypted with Key Vault keys")
+struct KeyVaultBackupTests {
+    @Test func rsaKeyChainAcrossRotationRekeyAndRestoreFromTheManifest() async throws {
+        try await withIdentityEmulator { endpoints, credential, transport in
+            let scratch = Scratch()
+            let vault = URL(string: endpoints.keyVaultURL)!
+            let keys = try KeyClient(vaultURL: vault, credential: credential, transport: transport)
+            let created = try await keys.createRSAKey(name: "backup-kek", size: 2048)
+            let keyURL = vault.appendingPathComponent("keys/backup-kek")
+
+            // Blob Storage over https with an Entra ID token, as production would run it.
+            let service = try BlobServiceClient(
+                endpoint: URL(string: endpoints.blobHTTPSEndpoint())!, credential: .token(credential), transport: transport)
+            let container = service.containerClient("backups")
+            try await container.create()
+            let target = AzureBlobTarget(container: container, prefix: "kv1")
+
+            let store = try await Store.open(at: scratch.path + "/db")
+            defer { try? store.close() }
+            var snapshots: [(String, [String: [KeyValue]])] = []
+            var kek = try await KeyVaultKeyEncryptionKey.open(keyURL, credential: credential, transport: transport)
+            #expect(kek.id == created.id?.absoluteString, "the KEK id is the key URL with its version")
+            for round in 0..<3 {
+                if round == 2 {
+                    _ = try await keys.rotateKey(name: "backup-kek")
+                    kek = try await KeyVaultKeyEncryptionKey.open(keyURL, credential: credential, transport: transport)
+                    #expect(kek.id != created.id?.absoluteString)
+                }
+                for index in 0..<800 { try store.put(bytes("r\(round)-\(index)"), bytes("value \(round) \(index)")) }
+                try await store.flush()
+                let manifest = try await BackupEngine(target: target, keyEncryptionKey: kek).create(store)
+                #expect(manifest.files.allSatisfy { $0.encryption?.dataKey.algorithm == "RSA-OAEP-256" })
+                if round > 0 {
+                    // After the rotation too: SSTs wrapped under the old version are still reused.
+                    #expect(manifest.files.contains { $0.kind == .sst && !$0.uploaded })
+                }
+                snapshots.append((manifest.id, try snapshotContents(store)))
+            }
+            let latest = try await BackupEngine(target: target).manifest("latest")
+            #expect(Set(latest.files.compactMap { $0.encryption?.dataKey.kekID }).count == 2, "two key versions in the newest backup")
+
+            // No key given: the resolver finds the Key Vault key each manifest names.
+            let resolving = BackupEngine(target: target, keyResolver: KeyVaultKeyResolver(credential: credential, transport: transport))
+            for (index, (id, contents)) in snapshots.enumerated() {
+                _ = try await resolving.restore(id, to: scratch.path + "/restore-\(index)")
+                let restored = try await openRestored(scratch.path + "/restore-\(index)")
+                #expect(try snapshotContents(restored) == contents)
+                try restored.close()
+            }
+
+            // Rekey to the newest version: every data key now names it, and restores still work.
+            let rewrapped = try await resolving.rekey(to: kek)
+            #expect(rewrapped > 0)
+            for backup in try await resolving.list() {
+                #expect(backup.files.allSatisfy { $0.encryption?.dataKey.kekID == kek.id })
+            }
+            _ = try await resolving.restore(snapshots[0].0, to: scratch.path + "/after-rekey")
+            let restored = try await openRestored(scratch.path + "/after-rekey")
+            #expect(try snapshotContents(restored) == snapshots[0].1)
+            try restored.close()
+
+            // Another Key Vault key cannot restore it; the error names the file, and nothing is written.
+            _ = try await keys.createRSAKey(name: "other-kek", size: 2048)
+            let other = try await KeyVaultKeyEncryptionKey.open(
+                vault.appendingPathComponent("keys/other-kek"), credential: credential, transport: transport)
+            let wrong = try await #require(throws: BackupError.self) {
+                try await BackupEngine(target: target, keyEncryptionKey: other).restore("latest", to: scratch.path + "/wrong")
+            }
+            #expect(wrong.message.contains(".sst") || wrong.message.contains("MANIFEST") || wrong.message.contains("CURRENT"))
+            #expect(wrong.message.contains(kek.id))
+            #expect(!FileManager.default.fileExists(atPath: scratch.path + "/wrong"))
+        }
+    }
+
+    @Test func octKeyWrapsWithA256KWAndAlteredWrappedKeysFail() async throws {
+        try await withIdentityEmulator { endpoints, credential, transport in
+            let scratch = Scratch()
+            let vault = URL(string: endpoints.keyVaultURL)!
+            let keys = try KeyClient(vaultURL: vault, credential: credential, transport: transport)
+            _ = try await keys.createOctKey(name: "aes-kek", size: 256)
+            let kek = try await KeyVaultKeyEncryptionKey.open(
+                vault.appendingPathComponent("keys/aes-kek"), credential: credential, transport: transport)
+            let target = try LocalDirectoryTarget(root: scratch.path + "/target")
+            let store = try await Store.open(at: scratch.path + "/db")
+            defer { try? store.close() }
+            for index in 0..<500 { try store.put(bytes("k\(index)"), bytes("v\(index)")) }
+            let engine = BackupEngine(target: target, keyEncryptionKey: kek)
+            var manifest = try await engine.create(store)
+            #expect(manifest.files.allSatisfy { $0.encryption?.dataKey.algorithm == "A256KW" })
+            _ = try await engine.restore(manifest.id, to: scratch.path + "/restored")
+
+            // Flip a byte of one wrapped data key: Key Vault refuses to unwrap it; the restore names the file.
+            let index = try #require(manifest.files.firstIndex { $0.kind == .sst })
+            var wrapped = Data(base64Encoded: manifest.files[index].encryption!.dataKey.wrapped)!
+            wrapped[3] ^= 0x40
+            manifest.files[index].encryption!.dataKey.wrapped = wrapped.base64EncodedString()
+            try await target.write(try manifest.encoded(), to: BackupManifest.path(id: manifest.id, createdAt: manifest.createdAt), createOnly: false)
+            let altered = try await #require(throws: BackupError.self) {
+                try await engine.restore(manifest.id, to: scratch.path + "/altered")
+            }
+            #expect(altered.code == .corrupt)
+            #expect(altered.message.contains(manifest.files[index].name) || altered.message.contains(manifest.files[index].encryption!.dataKey.kekID))
+            #expect(!FileManager.default.fileExists(atPath: scratch.path + "/altered"))
+        }
+    }
+}

@@ -1,24 +1,37 @@
 import ArgumentParser
+import AzureCore
+import AzureEmulator
+import AzureIdentity
+import AzureSecurityKeyVault
+import AzureStorageBlobs
 import Foundation
 import KumoBackup
 import KumoKV
+import Logging
 
-/// Kumo's main job end to end on the embedded default: a store and its backups in local directories.
+/// Kumo's main job end to end on the embedded default: a store, the local Azure emulator (Blob Storage,
+/// Entra ID, Key Vault) in this process, encrypted backups to it, restores and the change stream.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run Kumo end to end: load a store, back it up (full, then incremental), restore, verify, stream changes.",
+        abstract: "Run Kumo end to end: load a store, back it up encrypted (full, then incremental), rotate the key, restore, verify, stream changes.",
         discussion: """
-            Creates a store with two column families and loads it in atomic batches, takes a full backup to a \
-            local backup directory (file://), changes the store, takes an incremental backup (which uploads only \
-            the new SST files), restores both backups into fresh directories and checks key by key that each \
-            equals the store as it was when backed up, deep-verifies the newest backup, and reads every change \
-            back from the write-ahead log.
+            Starts the local Azure emulator in this process (Blob Storage, Entra ID, Key Vault over HTTPS with \
+            its own CA), signs in with its development application (client credentials), creates an RSA key in \
+            Key Vault, creates a store with two column families and loads it in atomic batches, takes an \
+            encrypted full backup to Blob Storage over HTTPS with an Entra ID token, changes the store, takes an \
+            encrypted incremental backup (only new SST files are uploaded), rotates the key and re-wraps every \
+            data key under the new version, restores both backups with the key found from their manifests and \
+            checks key by key that each equals the store as it was when backed up, deep-verifies the newest \
+            backup, and reads every change back from the write-ahead log. With --local, backups go to a local \
+            directory encrypted with a local key file, and no emulator is started.
             """)
 
     @Option(help: "The store directory (created; must not exist). Default: a new temporary directory.")
     var db: String?
-    @Option(help: "Backup target URL. Default: file://<store>-backups.") var to: String?
+    @Option(help: "Backup target URL (with --local; default: file://<store>-backups).") var to: String?
+    @Flag(help: "Back up to a local directory with a local key file instead of the emulator's Blob Storage and Key Vault.")
+    var local = false
     @Option(help: "How many users and orders to load.") var keys: Int = 100_000
     @Flag(help: "Print a JSON summary instead of text.") var json = false
     @Flag(help: "Keep the store, backups and restored directories afterwards.") var keep = false
@@ -28,11 +41,89 @@ struct DemoCommand: AsyncParsableCommand {
         if let db, FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--db \(db) already exists; the demo needs a new directory")
         }
+        if to != nil && !local { throw ValidationError("--to goes with --local; without it the demo backs up to its own emulator") }
+    }
+
+    /// Where the demo's backups go and which key encrypts them.
+    struct Destination {
+        var engine: BackupEngine
+        var description: String
+        var rotate: () async throws -> any KeyEncryptionKey
     }
 
     func run() async throws {
         let base = db ?? FileManager.default.temporaryDirectory.appendingPathComponent("kumo-demo-\(UUID().uuidString.prefix(8))").path
-        let targetURL = to ?? "file://\(base)-backups"
+        if local {
+            try await run(base: base) { say in
+                let targetURL = to ?? "file://\(base)-backups"
+                let kek = try LocalKeyFileKEK.create(at: base + "-backup.key")
+                say("0. local mode: backups to \(targetURL), encrypted with the local key file \(base)-backup.key")
+                return Destination(
+                    engine: BackupEngine(target: try BackupTargets.open(targetURL), keyEncryptionKey: kek),
+                    description: "the local key file",
+                    rotate: { try LocalKeyFileKEK.create(at: base + "-backup-2.key") })
+            } cleanup: {
+                try? FileManager.default.removeItem(atPath: base + "-backup.key")
+                try? FileManager.default.removeItem(atPath: base + "-backup-2.key")
+                let targetURL = to ?? "file://\(base)-backups"
+                if targetURL.hasPrefix("file://") { try? FileManager.default.removeItem(atPath: String(targetURL.dropFirst(7))) }
+            }
+            return
+        }
+        let emulatorData = base + "-emulator"
+        let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
+        var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: emulatorData)
+        // Shutting the in-process server down logs at error level; the demo's own output says what happened.
+        configuration.logLevel = .critical
+        let server = Task { [configuration] in
+            defer { continuation.finish() }
+            try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in continuation.yield(endpoints) }
+        }
+        defer { server.cancel() }
+        var iterator = stream.makeAsyncIterator()
+        guard let endpoints = await iterator.next() else {
+            _ = try await server.value
+            throw ValidationError("the emulator did not start")
+        }
+        try await run(base: base) { say in
+            say("0. started the local Azure emulator: Blob Storage \(endpoints.blobHTTPSEndpoint()), Entra ID \(endpoints.authority), Key Vault \(endpoints.keyVaultURL) (CA \(endpoints.caCertificatePath))")
+            let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
+            // The emulator's development application; its secret is public and means nothing outside the emulator.
+            let credential = try ClientSecretCredential(
+                tenantID: endpoints.tenantID, clientID: ServicePrincipal.development.clientID,
+                clientSecret: ServicePrincipal.development.clientSecret ?? "",
+                options: TokenCredentialOptions(authorityHost: URL(string: endpoints.authorityHost), transport: transport),
+                environment: [:])
+            let vault = URL(string: endpoints.keyVaultURL)!
+            let keys = try KeyClient(vaultURL: vault, credential: credential, transport: transport)
+            let created = try await keys.createRSAKey(name: "demo-backup-kek", size: 3072)
+            let keyURL = vault.appendingPathComponent("keys/demo-backup-kek")
+            let kek = try await KeyVaultKeyEncryptionKey.open(keyURL, credential: credential, transport: transport)
+            let service = try BlobServiceClient(
+                endpoint: URL(string: endpoints.blobHTTPSEndpoint())!, credential: .token(credential), transport: transport)
+            let container = service.containerClient("kumo-demo")
+            _ = try await container.createIfNotExists()
+            say("   signed in to Entra ID as \(ServicePrincipal.development.clientID) (client credentials); created the RSA-3072 key \(created.id?.absoluteString ?? keyURL.absoluteString) in Key Vault")
+            let engine = BackupEngine(
+                target: AzureBlobTarget(container: container, prefix: "kv1"), keyEncryptionKey: kek,
+                keyResolver: KeyVaultKeyResolver(credential: credential, transport: transport))
+            return Destination(
+                engine: engine, description: "Key Vault key demo-backup-kek",
+                rotate: {
+                    _ = try await keys.rotateKey(name: "demo-backup-kek")
+                    return try await KeyVaultKeyEncryptionKey.open(keyURL, credential: credential, transport: transport)
+                })
+        } cleanup: {}
+        server.cancel()
+        _ = await server.result
+        if !keep { try? FileManager.default.removeItem(atPath: emulatorData) }
+    }
+
+    private func run(
+        base: String, destination makeDestination: (@escaping (String) -> Void) async throws -> Destination,
+        cleanup: () -> Void
+    ) async throws {
+
         let restoredFull = base + "-restored-full"
         let restoredLatest = base + "-restored-latest"
         let say: (String) -> Void = { message in if !json { print(message) } }
@@ -40,9 +131,10 @@ struct DemoCommand: AsyncParsableCommand {
         defer {
             if !keep {
                 for path in [base, restoredFull, restoredLatest] { try? FileManager.default.removeItem(atPath: path) }
-                if targetURL.hasPrefix("file://") { try? FileManager.default.removeItem(atPath: String(targetURL.dropFirst(7))) }
+                cleanup()
             }
         }
+        let destination = try await makeDestination(say)
 
         var options = StoreOptions()
         options.columnFamilies = ["users", "orders"]
@@ -67,11 +159,11 @@ struct DemoCommand: AsyncParsableCommand {
         bar.finish()
         say("2. loaded \(keys) users and \(keys) orders in atomic cross-family batches")
 
-        let engine = BackupEngine(target: try BackupTargets.open(targetURL))
+        var engine = destination.engine
         let progress = backupProgress(json: json)
         let full = try await engine.create(store, label: "full", progress: progress)
         let atFull = try await contents(of: store)
-        say("3. full backup \(full.id) to \(engine.target.description): \(full.files.count) files, \(formatBytes(full.uploadedBytes)) uploaded, sequence \(full.sequenceNumber)")
+        say("3. encrypted full backup \(full.id) to \(engine.target.description): \(full.files.count) files, \(formatBytes(full.uploadedBytes)) uploaded, sequence \(full.sequenceNumber); each file under its own AES-256-GCM data key, wrapped by \(destination.description) (\(full.files.first?.encryption?.dataKey.algorithm ?? "?"))")
 
         for index in stride(from: 0, to: keys, by: 100) {
             try store.put(Array("user:\(String(format: "%08d", index))".utf8), Array("{\"plan\":\"pro\"}".utf8), in: "users")
@@ -89,18 +181,23 @@ struct DemoCommand: AsyncParsableCommand {
         let reused = incremental.files.filter { !$0.uploaded }
         say("5. incremental backup \(incremental.id): uploaded \(formatBytes(incremental.uploadedBytes)) of \(formatBytes(incremental.totalBytes)); reused \(reused.count) SST files (\(formatBytes(incremental.totalBytes - incremental.uploadedBytes))) already stored")
 
+        let newKey = try await destination.rotate()
+        let rewrapped = try await engine.rekey(to: newKey)
+        engine.keyEncryptionKey = newKey
+        say("6. rotated the key (new version \(newKey.id)) and re-wrapped \(rewrapped) data keys under it; no data uploaded again")
+
         let fullReport = try await engine.restore(full.id, to: restoredFull)
         try await check(restoredFull, equals: atFull, what: "the full backup")
         let latestReport = try await engine.restore("latest", to: restoredLatest)
         try await check(restoredLatest, equals: try await contents(of: store), what: "the incremental backup")
         let restoredKeys = latestReport.keyCounts.values.reduce(0, +)
-        say("6. restored both backups into fresh directories; each equals the store at its sequence number (\(fullReport.sequenceNumber), \(latestReport.sequenceNumber)), key for key: \(restoredKeys) keys in the latest")
+        say("7. restored both backups into fresh directories; each equals the store at its sequence number (\(fullReport.sequenceNumber), \(latestReport.sequenceNumber)), key for key: \(restoredKeys) keys in the latest")
 
         let verification = try await engine.verify("latest", deep: true)
         guard verification.isSound else {
             throw BackupError(.verificationFailed, verification.problems.joined(separator: "; "))
         }
-        say("7. deep verify of \(verification.backupID): \(verification.filesChecked) files downloaded, SHA-256 checked, restored and opened")
+        say("8. deep verify of \(verification.backupID): \(verification.filesChecked) files downloaded, SHA-256 checked, restored and opened")
 
         var changeCount = 0
         var operations: [String: Int] = [:]
@@ -112,7 +209,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw KVError(.corruption, "the write-ahead log holds \(changeCount) changes, but \(expectedChanges) were written")
         }
         let summary = operations.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        say("8. change stream: all \(changeCount) changes since sequence \(firstSequence) read back from the write-ahead log (\(summary))")
+        say("9. change stream: all \(changeCount) changes since sequence \(firstSequence) read back from the write-ahead log (\(summary))")
 
         try store.close()
         let seconds = Date().timeIntervalSince(started)

@@ -230,3 +230,17 @@ def test_imds_requires_the_metadata_header(identity_emulator: EmulatorProcess) -
     assert body["token_type"] == "Bearer" and body["resource"] == "https://vault.azure.net"
     assert int(body["expires_on"]) > time.time() and int(body["expires_in"]) > 0
     assert body["not_before"] and body["ext_expires_in"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_certificate_passes_strict_verification(identity_emulator: EmulatorProcess, host: str) -> None:
+    """Python 3.13 turns on VERIFY_X509_STRICT by default; the emulator's chain must pass it on any version."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(identity_emulator.ca_path))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    with socket.create_connection(("127.0.0.1", identity_emulator.https_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            assert tls.getpeercert()["subject"]

@@ -150,3 +150,46 @@ def test_ec_sign_verify(identity_emulator: EmulatorProcess, credential, keys: Ke
     crypto = _crypto(identity_emulator, credential, key)
     signed = crypto.sign(SignatureAlgorithm.es256, digest)
     assert crypto.verify(SignatureAlgorithm.es256, digest, signed.signature).is_valid
+
+
+def _int_bytes(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def test_import_rsa_key(identity_emulator: EmulatorProcess, credential, keys: KeyClient) -> None:
+    from azure.keyvault.keys import JsonWebKey
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = private.private_numbers()
+    jwk = JsonWebKey(
+        kty="RSA", key_ops=["unwrapKey", "wrapKey"],
+        n=_int_bytes(numbers.public_numbers.n), e=_int_bytes(numbers.public_numbers.e), d=_int_bytes(numbers.d),
+        p=_int_bytes(numbers.p), q=_int_bytes(numbers.q), dp=_int_bytes(numbers.dmp1), dq=_int_bytes(numbers.dmq1),
+        qi=_int_bytes(numbers.iqmp),
+    )
+    imported = keys.import_key(_name("imported"), jwk)
+    assert imported.key.n == jwk.n and imported.key.d is None
+    wrapped = private.public_key().encrypt(
+        b"k" * 32, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    )
+    crypto = _crypto(identity_emulator, credential, imported.id)
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped).key == b"k" * 32
+
+
+def test_rotation_policy(keys: KeyClient) -> None:
+    from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicy, KeyRotationPolicyAction
+
+    name = _name("policy")
+    keys.create_rsa_key(name)
+    assert keys.get_key_rotation_policy(name) is not None
+    policy = KeyRotationPolicy(
+        expires_in="P90D",
+        lifetime_actions=[KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="P30D")],
+    )
+    updated = keys.update_key_rotation_policy(name, policy)
+    assert updated.expires_in == "P90D"
+    fetched = keys.get_key_rotation_policy(name)
+    assert fetched.lifetime_actions[0].action == KeyRotationPolicyAction.rotate
+    assert fetched.lifetime_actions[0].time_after_create == "P30D"

@@ -138,3 +138,18 @@ def test_ca_trust_through_the_environment(identity_emulator: EmulatorProcess, mo
     client = SecretClient(identity_emulator.vault_url, credential, verify_challenge_resource=False, retry_total=0)
     name = _name("envtrust")
     assert client.set_secret(name, "trusted").value == "trusted"
+
+
+def test_versions_of_an_unknown_name_are_empty(secrets: SecretClient) -> None:
+    assert list(secrets.list_properties_of_secret_versions(_name("never"))) == []
+
+
+def test_secret_attributes_round_trip(secrets: SecretClient) -> None:
+    import datetime as dt
+
+    name = _name("attrs")
+    expires = dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc)
+    not_before = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    secret = secrets.set_secret(name, "v", expires_on=expires, not_before=not_before, enabled=True)
+    assert secret.properties.expires_on == expires and secret.properties.not_before == not_before
+    assert secret.properties.created_on is not None and secret.properties.updated_on is not None

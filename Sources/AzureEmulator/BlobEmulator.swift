@@ -105,9 +105,8 @@ public struct BlobEmulator: Sendable {
         let httpsApplication = Application(
             responder: EmulatorResponder(blob: httpsBlob, entra: entra, keyVault: keyVault),
             server: try .tls(.http1(), tlsConfiguration: tls.serverConfiguration()),
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.httpsPort),
-                serverName: "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"),
+            // Each service names itself in `Server`; the Blob responder does so for Blob requests.
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.httpsPort)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 issuer.setHTTPSPort(port)

@@ -60,7 +60,8 @@ public struct EmulatorConfiguration: Sendable {
     public var faults: FaultInjection
     /// How often expired uncommitted blocks and soft-deleted blobs are swept (also once at startup).
     public var maintenanceInterval: Duration
-    /// The HTTPS port serving Entra ID, Key Vault and Blob; 0 picks a free one.
+    /// The HTTPS port serving Entra ID, Key Vault and Blob; 0 picks a free one. Left out of `init`, it is 10443,
+    /// or 0 when `blobPort` is 0.
     public var httpsPort: Int
     /// The Entra ID tenant the emulator issues tokens for; the authority is `https://127.0.0.1:<httpsPort>/<tenantID>`.
     public var tenantID: String

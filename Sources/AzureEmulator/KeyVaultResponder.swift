@@ -102,6 +102,9 @@ struct KeyVaultResponder: Sendable {
             case (.delete, 2): return try await deleteKey(name: s[1])
             case (.get, 2): return try await getKey(name: s[1], version: "")
             case (.get, 3) where s[2] == "versions": return try await listKeys(request, name: s[1])
+            case (.get, 3) where s[2] == "rotationpolicy": return try await rotationPolicy(request, name: s[1], update: false)
+            case (.put, 3) where s[2] == "rotationpolicy": return try await rotationPolicy(request, name: s[1], update: true)
+            case (.put, 2): return try await importKey(request, name: s[1])
             case (.get, 3): return try await getKey(name: s[1], version: s[2])
             case (.patch, 2): return try await updateKey(request, name: s[1], version: "")
             case (.patch, 3): return try await updateKey(request, name: s[1], version: s[2])
@@ -303,8 +306,10 @@ struct KeyVaultResponder: Sendable {
         let path: String
         if let name {
             path = "/secrets/\(name)/versions"
-            let versions = await store.read { state in state.secrets[name].flatMap { $0.deletion == nil ? $0.versions : nil } }
-            guard let versions else { throw Self.notFound("secret", name) }
+            // Azure answers an empty list for a name it does not know, and orders versions by their ids.
+            let versions = await store.read { state in
+                (state.secrets[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted { $0.version < $1.version }
+            }
             items = versions.map { secretItem(name, $0, withVersion: true) }
         } else {
             path = "/secrets"
@@ -422,6 +427,60 @@ struct KeyVaultResponder: Sendable {
         return .json(.ok, try keyJSON(name, key))
     }
 
+    /// Import Key: a JWK with its private members (RSA `n e d p q`, EC `crv d`, oct `k`); only the public half
+    /// is ever answered.
+    private func importKey(_ request: ServiceRequest, name: String) async throws -> Response {
+        try Self.validateName(name, kind: "Key")
+        let body = try body(request)
+        guard let jwk = body["key"] as? [String: Any], let keyType = jwk["kty"] as? String else {
+            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'key' must be a JSON web key with 'kty'.")
+        }
+        let now = Self.now
+        var attributes = VaultAttributes(created: now, updated: now)
+        try Self.apply(body["attributes"], to: &attributes)
+        let key = try VaultKeyMaterial.importKey(
+            jwk: jwk, keyType: (body["Hsm"] as? Bool ?? false) && !keyType.hasSuffix("-HSM") ? keyType + "-HSM" : keyType,
+            version: Self.newVersion(), tags: try Self.tags(body["tags"]), attributes: attributes)
+        try await store.update { state throws in
+            if state.keys[name]?.deletion != nil { throw Self.deletedConflict("key", name) }
+            state.keys[name, default: VaultObject(versions: [])].versions.append(key)
+        }
+        return .json(.ok, try keyJSON(name, key))
+    }
+
+    /// Get and Update Key Rotation Policy. Policies are kept but never acted on: rotation happens on request.
+    private func rotationPolicy(_ request: ServiceRequest, name: String, update: Bool) async throws -> Response {
+        let exists = await store.read { state in state.keys[name].map { $0.deletion == nil } ?? false }
+        guard exists else { throw Self.notFound("key", name) }
+        let id = "\(vaultURL)/keys/\(name)/rotationpolicy"
+        let now = Self.now
+        if update {
+            var policy = try body(request)
+            policy["id"] = id
+            var attributes = policy["attributes"] as? [String: Any] ?? [:]
+            attributes["updated"] = now
+            attributes["created"] = attributes["created"] ?? now
+            policy["attributes"] = attributes
+            let data = try JSONSerialization.data(withJSONObject: policy)
+            try await store.update { state throws in
+                var policies = state.rotationPolicies ?? [:]
+                policies[name] = data
+                state.rotationPolicies = policies
+            }
+            return .json(.ok, policy)
+        }
+        if let stored = await store.read({ $0.rotationPolicies?[name] }),
+            let policy = try? JSONSerialization.jsonObject(with: stored)
+        {
+            return .json(.ok, policy)
+        }
+        return .json(.ok, [
+            "id": id,
+            "lifetimeActions": [["trigger": ["timeBeforeExpiry": "P30D"], "action": ["type": "Notify"]]],
+            "attributes": ["expiryTime": NSNull(), "created": NSNull(), "updated": NSNull()],
+        ] as [String: Any])
+    }
+
     private func rotateKey(name: String) async throws -> Response {
         let latest = await store.read { Self.findVersion($0.keys[name], version: "", id: \.version) }
         guard let latest else { throw Self.notFound("key", name) }
@@ -466,8 +525,10 @@ struct KeyVaultResponder: Sendable {
         let path: String
         if let name {
             path = "/keys/\(name)/versions"
-            let versions = await store.read { state in state.keys[name].flatMap { $0.deletion == nil ? $0.versions : nil } }
-            guard let versions else { throw Self.notFound("key", name) }
+            // Azure answers an empty list for a name it does not know, and orders versions by their ids.
+            let versions = await store.read { state in
+                (state.keys[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted { $0.version < $1.version }
+            }
             items = versions.map { keyItem(name, $0, withVersion: true) }
         } else {
             path = "/keys"

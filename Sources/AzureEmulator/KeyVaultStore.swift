@@ -44,6 +44,8 @@ struct VaultObject<Version: Codable & Sendable>: Codable, Sendable {
 struct VaultState: Codable, Sendable {
     var secrets: [String: VaultObject<SecretVersion>] = [:]
     var keys: [String: VaultObject<KeyVersion>] = [:]
+    /// Rotation policies by key name, as the JSON the client last set (absent: the vault's default policy).
+    var rotationPolicies: [String: Data]?
 }
 
 /// The emulator's one vault, kept in `<dataDirectory>/keyvault/vault.json`. The file holds secret values and

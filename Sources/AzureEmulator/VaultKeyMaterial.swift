@@ -57,6 +57,59 @@ enum VaultKeyMaterial {
         }
     }
 
+    static func importKey(
+        jwk: [String: Any], keyType: String, version: String, tags: [String: String]?, attributes: VaultAttributes
+    ) throws -> KeyVersion {
+        func member(_ name: String) throws -> Data {
+            guard let text = jwk[name] as? String, let data = Base64URL.decode(text), !data.isEmpty else {
+                throw badParameter("The JSON web key has no valid '\(name)'; importing needs the private key.")
+            }
+            return data
+        }
+        let operations = jwk["key_ops"] as? [String]
+        switch keyType {
+        case "RSA", "RSA-HSM":
+            let key: _RSA.Signing.PrivateKey
+            do {
+                key = try _RSA.Signing.PrivateKey(
+                    n: try member("n"), e: try member("e"), d: try member("d"), p: try member("p"), q: try member("q"))
+            } catch let error as BlobServiceError {
+                throw error
+            } catch {
+                throw badParameter("The RSA key members do not form a valid key.")
+            }
+            return KeyVersion(
+                version: version, keyType: keyType, keyOperations: operations ?? rsaOperations, keySize: key.keySizeInBits,
+                curve: nil, secretMaterial: key.derRepresentation, tags: tags, attributes: attributes)
+        case "oct", "oct-HSM":
+            let k = try member("k")
+            guard [16, 24, 32].contains(k.count) else { throw badParameter("An oct key must be 128, 192 or 256 bits.") }
+            return KeyVersion(
+                version: version, keyType: keyType, keyOperations: operations ?? octOperations, keySize: k.count * 8, curve: nil,
+                secretMaterial: k, tags: tags, attributes: attributes)
+        case "EC", "EC-HSM":
+            let curve = jwk["crv"] as? String ?? "P-256"
+            let d = try member("d")
+            do {
+                switch curve {
+                case "P-256": _ = try P256.Signing.PrivateKey(rawRepresentation: d)
+                case "P-384": _ = try P384.Signing.PrivateKey(rawRepresentation: d)
+                case "P-521": _ = try P521.Signing.PrivateKey(rawRepresentation: d)
+                default: throw badParameter("The specified curve \(curve) is not supported; use P-256, P-384 or P-521.")
+                }
+            } catch let error as BlobServiceError {
+                throw error
+            } catch {
+                throw badParameter("The EC private key 'd' is not valid for \(curve).")
+            }
+            return KeyVersion(
+                version: version, keyType: keyType, keyOperations: operations ?? ecOperations, keySize: nil, curve: curve,
+                secretMaterial: d, tags: tags, attributes: attributes)
+        default:
+            throw badParameter("The specified key type \(keyType) is not supported; use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.")
+        }
+    }
+
     /// The public JWK members: `n`/`e` for RSA, `crv`/`x`/`y` for EC, none for symmetric keys.
     static func publicMembers(of key: KeyVersion) throws -> [String: Any] {
         switch key.keyType {

@@ -42,7 +42,8 @@ struct EmulatorCommand: AsyncParsableCommand {
     var faultOperations: String?
     @Option(help: "Seconds between sweeps of expired uncommitted blocks and soft-deleted blobs.")
     var maintenanceInterval = 3600
-    @Option(help: "The HTTPS port for Entra ID, Key Vault and Blob (0 picks a free one).") var httpsPort = 10443
+    @Option(help: "The HTTPS port for Entra ID, Key Vault and Blob (default 10443, or a free one with --port 0; 0 picks a free one).")
+    var httpsPort: Int?
     @Option(help: "The Entra ID tenant id tokens are issued for.") var tenant = "kumo-emulator"
     @Option(help: "Seconds an issued access token stays valid.") var tokenLifetime = 3600
     @Option(help: "An extra application as CLIENT_ID:SECRET (repeatable).") var client: [String] = []
@@ -68,7 +69,9 @@ struct EmulatorCommand: AsyncParsableCommand {
         guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be 0-1, not \(faultRate)") }
         guard (0...1).contains(faultDropRate) else { throw ValidationError("--fault-drop-rate must be 0-1, not \(faultDropRate)") }
         guard faultLatencyMs >= 0 else { throw ValidationError("--fault-latency-ms must not be negative") }
-        guard (0...65535).contains(httpsPort) else { throw ValidationError("--https-port must be 0-65535, not \(httpsPort)") }
+        if let httpsPort, !(0...65535).contains(httpsPort) {
+            throw ValidationError("--https-port must be 0-65535, not \(httpsPort)")
+        }
         guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
         guard !tenant.isEmpty, !tenant.contains("/") else { throw ValidationError("--tenant must be a non-empty name without '/'") }
         for (flag, entries) in [("--client", client), ("--client-certificate", clientCertificate), ("--federated-subject", federatedSubject)] {

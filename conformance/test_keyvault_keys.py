@@ -193,3 +193,20 @@ def test_rotation_policy(keys: KeyClient) -> None:
     fetched = keys.get_key_rotation_policy(name)
     assert fetched.lifetime_actions[0].action == KeyRotationPolicyAction.rotate
     assert fetched.lifetime_actions[0].time_after_create == "P30D"
+
+
+def test_random_bytes(keys: KeyClient) -> None:
+    first = keys.get_random_bytes(32)
+    second = keys.get_random_bytes(32)
+    assert len(first) == 32 and len(second) == 32 and first != second
+
+
+def test_unknown_api_version_is_refused(identity_emulator: EmulatorProcess, credential) -> None:
+    import requests
+
+    token = credential.get_token("https://vault.azure.net/.default").token
+    response = requests.get(
+        f"{identity_emulator.vault_url}/keys", params={"api-version": "1.0"},
+        headers={"Authorization": f"Bearer {token}"}, verify=str(identity_emulator.ca_path), timeout=10,
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "BadParameter"

@@ -12,10 +12,19 @@ struct KeyVaultResponder: Sendable {
     let issuer: TokenIssuer
     let store: KeyVaultStore
 
-    static let collections: Set<String> = ["secrets", "keys", "deletedsecrets", "deletedkeys"]
+    static let collections: Set<String> = ["secrets", "keys", "deletedsecrets", "deletedkeys", "rng"]
     static let recoverableDays = 90
     static let recoveryLevel = "Recoverable+Purgeable"
     static let audiences: Set<String> = ["https://vault.azure.net", "https://vault.azure.net/"]
+
+    /// Key Vault's data-plane versions: `7.x` and, since 2025, dates (`2025-07-01`), either with `-preview`.
+    static func isSupported(apiVersion: String) -> Bool {
+        var version = Substring(apiVersion)
+        if version.hasSuffix("-preview") { version = version.dropLast("-preview".count) }
+        if version.hasPrefix("7."), let minor = Int(version.dropFirst(2)), minor >= 0 { return true }
+        let parts = version.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts.map(\.count) == [4, 2, 2] && parts.allSatisfy { Int($0) != nil }
+    }
 
     init(configuration: EmulatorConfiguration, issuer: TokenIssuer, store: KeyVaultStore) throws {
         self.configuration = configuration
@@ -31,6 +40,10 @@ struct KeyVaultResponder: Sendable {
             try authorize(request)
             guard let version = request.query["api-version"], !version.isEmpty else {
                 throw BlobServiceError(status: 400, code: "BadParameter", message: "The api-version query parameter is required.")
+            }
+            guard Self.isSupported(apiVersion: version) else {
+                throw BlobServiceError(status: 400, code: "BadParameter",
+                    message: "The specified version (\(version)) is not recognized. Consider using the latest supported version (2025-07-01).")
             }
             response = try await route(request)
         } catch let error as BlobServiceError {
@@ -112,6 +125,15 @@ struct KeyVaultResponder: Sendable {
             case (.post, 3): return try await keyOperation(request, name: s[1], version: "", operation: s[2].lowercased())
             default: break
             }
+        case "rng" where method == .post && s.count == 1:
+            // Get Random Bytes: 1 to 128 bytes from the system's generator.
+            let body = try body(request)
+            guard let count = JSONWebToken.integer(body["count"]), (1...128).contains(count) else {
+                throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'count' must be between 1 and 128.")
+            }
+            var generator = SystemRandomNumberGenerator()
+            let bytes = Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            return .json(.ok, ["value": Base64URL.encode(bytes)])
         case "deletedkeys":
             switch (method, s.count) {
             case (.get, 1): return try await listDeletedKeys(request)

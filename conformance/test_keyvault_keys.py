@@ -210,3 +210,15 @@ def test_unknown_api_version_is_refused(identity_emulator: EmulatorProcess, cred
         headers={"Authorization": f"Bearer {token}"}, verify=str(identity_emulator.ca_path), timeout=10,
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "BadParameter"
+
+
+def test_key_backup_and_restore(identity_emulator: EmulatorProcess, credential, keys: KeyClient) -> None:
+    name = _name("keybackup")
+    key = keys.create_rsa_key(name)
+    blob = keys.backup_key(name)
+    keys.begin_delete_key(name).result()
+    keys.purge_deleted_key(name)
+    restored = keys.restore_key_backup(blob)
+    assert restored.key.n == key.key.n and restored.properties.version == key.properties.version
+    crypto = _crypto(identity_emulator, credential, restored.id)
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"s" * 32).encrypted_key).key == b"s" * 32

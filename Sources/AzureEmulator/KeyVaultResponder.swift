@@ -90,6 +90,8 @@ struct KeyVaultResponder: Sendable {
         case "secrets":
             switch (method, s.count) {
             case (.get, 1): return try await listSecrets(request, name: nil)
+            case (.post, 2) where s[1] == "restore": return try await restore(request, kind: "secret")
+            case (.post, 3) where s[2] == "backup": return try await backup(name: s[1], kind: "secret")
             case (.put, 2): return try await setSecret(request, name: s[1])
             case (.delete, 2): return try await deleteSecret(name: s[1])
             case (.get, 2): return try await getSecret(name: s[1], version: "")
@@ -112,6 +114,8 @@ struct KeyVaultResponder: Sendable {
             case (.get, 1): return try await listKeys(request, name: nil)
             case (.post, 3) where s[2] == "create": return try await createKey(request, name: s[1])
             case (.post, 3) where s[2] == "rotate": return try await rotateKey(name: s[1])
+            case (.post, 3) where s[2] == "backup": return try await backup(name: s[1], kind: "key")
+            case (.post, 2) where s[1] == "restore": return try await restore(request, kind: "key")
             case (.delete, 2): return try await deleteKey(name: s[1])
             case (.get, 2): return try await getKey(name: s[1], version: "")
             case (.get, 3) where s[2] == "versions": return try await listKeys(request, name: s[1])
@@ -614,6 +618,54 @@ struct KeyVaultResponder: Sendable {
             state.keys[name] = nil
         }
         return Response(status: .noContent)
+    }
+
+    // MARK: Backup and restore
+
+    private struct Backup: Codable {
+        var kind: String
+        var name: String
+        var secret: VaultObject<SecretVersion>?
+        var key: VaultObject<KeyVersion>?
+    }
+
+    /// Backup Secret / Backup Key: every version of the object, sealed with AES-GCM under the vault's backup key
+    /// (Azure's backups are likewise opaque and open only in a vault of the same subscription).
+    private func backup(name: String, kind: String) async throws -> Response {
+        let backup = await store.read { state -> Backup? in
+            if kind == "secret" {
+                guard let object = state.secrets[name], object.deletion == nil else { return nil }
+                return Backup(kind: kind, name: name, secret: object)
+            }
+            guard let object = state.keys[name], object.deletion == nil else { return nil }
+            return Backup(kind: kind, name: name, key: object)
+        }
+        guard let backup else { throw Self.notFound(kind, name) }
+        let sealed = try await store.sealBackup(try JSONEncoder().encode(backup))
+        return .json(.ok, ["value": Base64URL.encode(sealed)])
+    }
+
+    private func restore(_ request: ServiceRequest, kind: String) async throws -> Response {
+        let body = try body(request)
+        guard let text = body["value"] as? String, let data = Base64URL.decode(text),
+            let plain = await store.openBackup(data),
+            let backup = try? JSONDecoder().decode(Backup.self, from: plain), backup.kind == kind
+        else {
+            throw BlobServiceError(status: 400, code: "BadParameter", message: "Backup blob contains invalid or corrupt version.")
+        }
+        let name = backup.name
+        try await store.update { state throws in
+            let exists = kind == "secret" ? state.secrets[name] != nil : state.keys[name] != nil
+            if exists {
+                throw BlobServiceError(status: 409, code: "Conflict",
+                    message: "\(kind == "secret" ? "Secret" : "Key") \(name) already exists and cannot be restored over; delete and purge it first.")
+            }
+            if var secret = backup.secret { secret.deletion = nil; state.secrets[name] = secret }
+            if var key = backup.key { key.deletion = nil; state.keys[name] = key }
+        }
+        if let latest = backup.secret?.versions.last { return .json(.ok, secretJSON(name, latest, includeValue: false)) }
+        guard let latest = backup.key?.versions.last else { throw Self.notFound(kind, name) }
+        return .json(.ok, try keyJSON(name, latest))
     }
 
     // MARK: Key operations

@@ -222,3 +222,17 @@ def test_key_backup_and_restore(identity_emulator: EmulatorProcess, credential, 
     assert restored.key.n == key.key.n and restored.properties.version == key.properties.version
     crypto = _crypto(identity_emulator, credential, restored.id)
     assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"s" * 32).encrypted_key).key == b"s" * 32
+
+
+@pytest.mark.parametrize("algorithm", [EncryptionAlgorithm.a256_gcm, EncryptionAlgorithm.a256_cbcpad])
+def test_oct_encrypt_decrypt(identity_emulator: EmulatorProcess, credential, keys: KeyClient, algorithm) -> None:
+    key = keys.create_oct_key(_name("octenc"), size=256)
+    crypto = _crypto(identity_emulator, credential, key.id)
+    kwargs = {"iv": os.urandom(16)} if algorithm == EncryptionAlgorithm.a256_cbcpad else {}
+    encrypted = crypto.encrypt(algorithm, b"attack at dawn", **kwargs)
+    assert encrypted.ciphertext != b"attack at dawn"
+    decrypted = crypto.decrypt(
+        algorithm, encrypted.ciphertext, iv=encrypted.iv,
+        **({"authentication_tag": encrypted.tag} if algorithm == EncryptionAlgorithm.a256_gcm else {}),
+    )
+    assert decrypted.plaintext == b"attack at dawn"

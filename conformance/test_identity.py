@@ -244,3 +244,11 @@ def test_certificate_passes_strict_verification(identity_emulator: EmulatorProce
         with context.wrap_socket(raw, server_hostname=host) as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
             assert tls.getpeercert()["subject"]
+
+
+def test_cloud_shell_managed_identity(identity_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_SECRET", "IMDS_ENDPOINT", "AZURE_POD_IDENTITY_AUTHORITY_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MSI_ENDPOINT", f"http://127.0.0.1:{identity_emulator.port}/metadata/identity/oauth2/token")
+    _, claims = decode_jwt(ManagedIdentityCredential().get_token(VAULT_SCOPE).token)
+    assert claims["aud"] == "https://vault.azure.net" and claims["appid"] == MANAGED_IDENTITY_CLIENT_ID

@@ -230,3 +230,25 @@ def test_imds_requires_the_metadata_header(identity_emulator: EmulatorProcess) -
     assert body["token_type"] == "Bearer" and body["resource"] == "https://vault.azure.net"
     assert int(body["expires_on"]) > time.time() and int(body["expires_in"]) > 0
     assert body["not_before"] and body["ext_expires_in"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_certificate_passes_strict_verification(identity_emulator: EmulatorProcess, host: str) -> None:
+    """Python 3.13 turns on VERIFY_X509_STRICT by default; the emulator's chain must pass it on any version."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(identity_emulator.ca_path))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    with socket.create_connection(("127.0.0.1", identity_emulator.https_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            assert tls.getpeercert()["subject"]
+
+
+def test_cloud_shell_managed_identity(identity_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_SECRET", "IMDS_ENDPOINT", "AZURE_POD_IDENTITY_AUTHORITY_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MSI_ENDPOINT", f"http://127.0.0.1:{identity_emulator.port}/metadata/identity/oauth2/token")
+    _, claims = decode_jwt(ManagedIdentityCredential().get_token(VAULT_SCOPE).token)
+    assert claims["aud"] == "https://vault.azure.net" and claims["appid"] == MANAGED_IDENTITY_CLIENT_ID

@@ -193,3 +193,46 @@ def test_rotation_policy(keys: KeyClient) -> None:
     fetched = keys.get_key_rotation_policy(name)
     assert fetched.lifetime_actions[0].action == KeyRotationPolicyAction.rotate
     assert fetched.lifetime_actions[0].time_after_create == "P30D"
+
+
+def test_random_bytes(keys: KeyClient) -> None:
+    first = keys.get_random_bytes(32)
+    second = keys.get_random_bytes(32)
+    assert len(first) == 32 and len(second) == 32 and first != second
+
+
+def test_unknown_api_version_is_refused(identity_emulator: EmulatorProcess, credential) -> None:
+    import requests
+
+    token = credential.get_token("https://vault.azure.net/.default").token
+    response = requests.get(
+        f"{identity_emulator.vault_url}/keys", params={"api-version": "1.0"},
+        headers={"Authorization": f"Bearer {token}"}, verify=str(identity_emulator.ca_path), timeout=10,
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "BadParameter"
+
+
+def test_key_backup_and_restore(identity_emulator: EmulatorProcess, credential, keys: KeyClient) -> None:
+    name = _name("keybackup")
+    key = keys.create_rsa_key(name)
+    blob = keys.backup_key(name)
+    keys.begin_delete_key(name).result()
+    keys.purge_deleted_key(name)
+    restored = keys.restore_key_backup(blob)
+    assert restored.key.n == key.key.n and restored.properties.version == key.properties.version
+    crypto = _crypto(identity_emulator, credential, restored.id)
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"s" * 32).encrypted_key).key == b"s" * 32
+
+
+@pytest.mark.parametrize("algorithm", [EncryptionAlgorithm.a256_gcm, EncryptionAlgorithm.a256_cbcpad])
+def test_oct_encrypt_decrypt(identity_emulator: EmulatorProcess, credential, keys: KeyClient, algorithm) -> None:
+    key = keys.create_oct_key(_name("octenc"), size=256)
+    crypto = _crypto(identity_emulator, credential, key.id)
+    kwargs = {"iv": os.urandom(16)} if algorithm == EncryptionAlgorithm.a256_cbcpad else {}
+    encrypted = crypto.encrypt(algorithm, b"attack at dawn", **kwargs)
+    assert encrypted.ciphertext != b"attack at dawn"
+    decrypted = crypto.decrypt(
+        algorithm, encrypted.ciphertext, iv=encrypted.iv,
+        **({"authentication_tag": encrypted.tag} if algorithm == EncryptionAlgorithm.a256_gcm else {}),
+    )
+    assert decrypted.plaintext == b"attack at dawn"

@@ -153,3 +153,19 @@ def test_secret_attributes_round_trip(secrets: SecretClient) -> None:
     secret = secrets.set_secret(name, "v", expires_on=expires, not_before=not_before, enabled=True)
     assert secret.properties.expires_on == expires and secret.properties.not_before == not_before
     assert secret.properties.created_on is not None and secret.properties.updated_on is not None
+
+
+def test_backup_and_restore(secrets: SecretClient) -> None:
+    name = _name("backup")
+    secrets.set_secret(name, "first")
+    secrets.set_secret(name, "second")
+    blob = secrets.backup_secret(name)
+    assert b"second" not in blob
+    with pytest.raises(ResourceExistsError):
+        secrets.restore_secret_backup(blob)
+    secrets.begin_delete_secret(name).result()
+    secrets.purge_deleted_secret(name)
+    restored = secrets.restore_secret_backup(blob)
+    assert restored.name == name
+    assert secrets.get_secret(name).value == "second"
+    assert len(list(secrets.list_properties_of_secret_versions(name))) == 2

@@ -42,6 +42,16 @@ public struct AccessToken: Sendable, Equatable, CustomStringConvertible, CustomD
 /// Something that produces Entra ID (Azure AD) bearer tokens for a set of scopes.
 public protocol TokenCredential: Sendable {
     func token(for scopes: [String]) async throws -> AccessToken
+    /// A token from the tenant `tenantID` (nil: the credential's own), as Key Vault's challenge names the vault's
+    /// tenant. Credentials without tenants ignore it; Entra credentials accept only their own tenant or an
+    /// additionally allowed one.
+    func token(for scopes: [String], tenantID: String?) async throws -> AccessToken
+}
+
+extension TokenCredential {
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
+        try await token(for: scopes)
+    }
 }
 
 /// A fixed token, for tests and for tokens obtained elsewhere.

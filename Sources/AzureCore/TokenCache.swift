@@ -36,14 +36,14 @@ public actor TokenCache {
         self.now = now
     }
 
-    /// A token for `scopes`: the cached one while it is fresh, otherwise the result of `fetch` (called by one
-    /// caller at a time per scope set).
+    /// A token for `scopes` (from `tenantID`, when a credential serves several): the cached one while it is
+    /// fresh, otherwise the result of `fetch` (called by one caller at a time per scope set and tenant).
     ///
     /// - Throws: what `fetch` throws, when there is no unexpired token to fall back on.
-    public func token(for scopes: [String], fetch: @escaping @Sendable () async throws -> AccessToken) async throws
-        -> AccessToken
-    {
-        let key = Set(scopes).sorted().joined(separator: " ")
+    public func token(
+        for scopes: [String], tenantID: String? = nil, fetch: @escaping @Sendable () async throws -> AccessToken
+    ) async throws -> AccessToken {
+        let key = (tenantID.map { "\($0)|" } ?? "") + Set(scopes).sorted().joined(separator: " ")
         let entry = entries[key]
         if let entry, now() < entry.refreshAfter { return entry.token }
         let stillValid = entry.flatMap { now() < $0.token.expiresOn ? $0.token : nil }

@@ -28,6 +28,9 @@ public struct EmulatorEndpoints: Sendable, Hashable {
     public var authority: String { "\(authorityHost)/\(tenantID)" }
     /// `https://127.0.0.1:<httpsPort>/<tenant>/oauth2/v2.0/token`.
     public var tokenEndpoint: String { "\(authority)/oauth2/v2.0/token" }
+    /// `POST` here with form field `sub` for a federated token (audience `api://AzureADTokenExchange`) that a
+    /// client registered with that federated subject may present as its client assertion (workload identity).
+    public var federatedTokenEndpoint: String { "\(authority)/federated-token" }
     /// The vault URL of the emulator's one Key Vault.
     public var keyVaultURL: String { "https://127.0.0.1:\(httpsPort)" }
     /// `http://<host>:<blobPort>/<account>`.

@@ -276,16 +276,23 @@ struct EntraResponder: Sendable {
 
     /// IMDS: `GET /metadata/identity/oauth2/token` with `Metadata: true`.
     private func imds(_ request: ServiceRequest) throws -> Response {
-        guard request.method == .get else {
-            return .json(.methodNotAllowed, ["error": "invalid_request", "error_description": "The request method is not supported; use GET."])
-        }
         guard request.header("Metadata")?.lowercased() == "true" else {
             return .json(.badRequest, ["error": "invalid_request", "error_description": "Required metadata header not specified"])
         }
-        guard request.query["api-version"]?.isEmpty == false else {
-            return .json(.badRequest, ["error": "invalid_request", "error_description": "Required query variable 'api-version' is missing"])
+        switch request.method {
+        case .get:
+            guard request.query["api-version"]?.isEmpty == false else {
+                return .json(.badRequest, ["error": "invalid_request", "error_description": "Required query variable 'api-version' is missing"])
+            }
+            return try managedIdentityToken(request, imds: true)
+        case .post:
+            // Cloud Shell's variant (MSI_ENDPOINT): the same answer, asked with a form body and no api-version.
+            var form = request
+            form.query = request.form.merging(request.query) { first, _ in first }
+            return try managedIdentityToken(form, imds: true)
+        default:
+            return .json(.methodNotAllowed, ["error": "invalid_request", "error_description": "The request method is not supported."])
         }
-        return try managedIdentityToken(request, imds: true)
     }
 
     /// App Service / Functions: `GET /msi/token` with `X-IDENTITY-HEADER`.

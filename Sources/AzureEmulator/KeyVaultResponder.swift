@@ -12,10 +12,19 @@ struct KeyVaultResponder: Sendable {
     let issuer: TokenIssuer
     let store: KeyVaultStore
 
-    static let collections: Set<String> = ["secrets", "keys", "deletedsecrets", "deletedkeys"]
+    static let collections: Set<String> = ["secrets", "keys", "deletedsecrets", "deletedkeys", "rng"]
     static let recoverableDays = 90
     static let recoveryLevel = "Recoverable+Purgeable"
     static let audiences: Set<String> = ["https://vault.azure.net", "https://vault.azure.net/"]
+
+    /// Key Vault's data-plane versions: `7.x` and, since 2025, dates (`2025-07-01`), either with `-preview`.
+    static func isSupported(apiVersion: String) -> Bool {
+        var version = Substring(apiVersion)
+        if version.hasSuffix("-preview") { version = version.dropLast("-preview".count) }
+        if version.hasPrefix("7."), let minor = Int(version.dropFirst(2)), minor >= 0 { return true }
+        let parts = version.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts.map(\.count) == [4, 2, 2] && parts.allSatisfy { Int($0) != nil }
+    }
 
     init(configuration: EmulatorConfiguration, issuer: TokenIssuer, store: KeyVaultStore) throws {
         self.configuration = configuration
@@ -31,6 +40,10 @@ struct KeyVaultResponder: Sendable {
             try authorize(request)
             guard let version = request.query["api-version"], !version.isEmpty else {
                 throw BlobServiceError(status: 400, code: "BadParameter", message: "The api-version query parameter is required.")
+            }
+            guard Self.isSupported(apiVersion: version) else {
+                throw BlobServiceError(status: 400, code: "BadParameter",
+                    message: "The specified version (\(version)) is not recognized. Consider using the latest supported version (2025-07-01).")
             }
             response = try await route(request)
         } catch let error as BlobServiceError {
@@ -77,6 +90,8 @@ struct KeyVaultResponder: Sendable {
         case "secrets":
             switch (method, s.count) {
             case (.get, 1): return try await listSecrets(request, name: nil)
+            case (.post, 2) where s[1] == "restore": return try await restore(request, kind: "secret")
+            case (.post, 3) where s[2] == "backup": return try await backup(name: s[1], kind: "secret")
             case (.put, 2): return try await setSecret(request, name: s[1])
             case (.delete, 2): return try await deleteSecret(name: s[1])
             case (.get, 2): return try await getSecret(name: s[1], version: "")
@@ -99,6 +114,8 @@ struct KeyVaultResponder: Sendable {
             case (.get, 1): return try await listKeys(request, name: nil)
             case (.post, 3) where s[2] == "create": return try await createKey(request, name: s[1])
             case (.post, 3) where s[2] == "rotate": return try await rotateKey(name: s[1])
+            case (.post, 3) where s[2] == "backup": return try await backup(name: s[1], kind: "key")
+            case (.post, 2) where s[1] == "restore": return try await restore(request, kind: "key")
             case (.delete, 2): return try await deleteKey(name: s[1])
             case (.get, 2): return try await getKey(name: s[1], version: "")
             case (.get, 3) where s[2] == "versions": return try await listKeys(request, name: s[1])
@@ -112,6 +129,15 @@ struct KeyVaultResponder: Sendable {
             case (.post, 3): return try await keyOperation(request, name: s[1], version: "", operation: s[2].lowercased())
             default: break
             }
+        case "rng" where method == .post && s.count == 1:
+            // Get Random Bytes: 1 to 128 bytes from the system's generator.
+            let body = try body(request)
+            guard let count = JSONWebToken.integer(body["count"]), (1...128).contains(count) else {
+                throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'count' must be between 1 and 128.")
+            }
+            var generator = SystemRandomNumberGenerator()
+            let bytes = Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            return .json(.ok, ["value": Base64URL.encode(bytes)])
         case "deletedkeys":
             switch (method, s.count) {
             case (.get, 1): return try await listDeletedKeys(request)
@@ -592,6 +618,54 @@ struct KeyVaultResponder: Sendable {
             state.keys[name] = nil
         }
         return Response(status: .noContent)
+    }
+
+    // MARK: Backup and restore
+
+    private struct Backup: Codable {
+        var kind: String
+        var name: String
+        var secret: VaultObject<SecretVersion>?
+        var key: VaultObject<KeyVersion>?
+    }
+
+    /// Backup Secret / Backup Key: every version of the object, sealed with AES-GCM under the vault's backup key
+    /// (Azure's backups are likewise opaque and open only in a vault of the same subscription).
+    private func backup(name: String, kind: String) async throws -> Response {
+        let backup = await store.read { state -> Backup? in
+            if kind == "secret" {
+                guard let object = state.secrets[name], object.deletion == nil else { return nil }
+                return Backup(kind: kind, name: name, secret: object)
+            }
+            guard let object = state.keys[name], object.deletion == nil else { return nil }
+            return Backup(kind: kind, name: name, key: object)
+        }
+        guard let backup else { throw Self.notFound(kind, name) }
+        let sealed = try await store.sealBackup(try JSONEncoder().encode(backup))
+        return .json(.ok, ["value": Base64URL.encode(sealed)])
+    }
+
+    private func restore(_ request: ServiceRequest, kind: String) async throws -> Response {
+        let body = try body(request)
+        guard let text = body["value"] as? String, let data = Base64URL.decode(text),
+            let plain = await store.openBackup(data),
+            let backup = try? JSONDecoder().decode(Backup.self, from: plain), backup.kind == kind
+        else {
+            throw BlobServiceError(status: 400, code: "BadParameter", message: "Backup blob contains invalid or corrupt version.")
+        }
+        let name = backup.name
+        try await store.update { state throws in
+            let exists = kind == "secret" ? state.secrets[name] != nil : state.keys[name] != nil
+            if exists {
+                throw BlobServiceError(status: 409, code: "Conflict",
+                    message: "\(kind == "secret" ? "Secret" : "Key") \(name) already exists and cannot be restored over; delete and purge it first.")
+            }
+            if var secret = backup.secret { secret.deletion = nil; state.secrets[name] = secret }
+            if var key = backup.key { key.deletion = nil; state.keys[name] = key }
+        }
+        if let latest = backup.secret?.versions.last { return .json(.ok, secretJSON(name, latest, includeValue: false)) }
+        guard let latest = backup.key?.versions.last else { throw Self.notFound(kind, name) }
+        return .json(.ok, try keyJSON(name, latest))
     }
 
     // MARK: Key operations

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Attributes Key Vault keeps for every secret and key version (Unix seconds, as Key Vault's JSON has them).
@@ -54,17 +55,36 @@ struct VaultState: Codable, Sendable {
 actor KeyVaultStore {
     private var state: VaultState
     private let file: URL
+    /// Seals backups (Backup Secret/Key), which carry secret values and private keys; only this vault opens them.
+    private let backupKey: SymmetricKey
 
     init(dataDirectory: String) throws {
         let directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("keyvault")
         try FileManager.default.createDirectory(
             at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         file = directory.appendingPathComponent("vault.json")
+        let keyFile = directory.appendingPathComponent("backup.key")
+        if let data = try? Data(contentsOf: keyFile), data.count == 32 {
+            backupKey = SymmetricKey(data: data)
+        } else {
+            backupKey = SymmetricKey(size: .bits256)
+            try SecretFile.write(backupKey.withUnsafeBytes { Data($0) }, to: keyFile)
+        }
         if let data = try? Data(contentsOf: file) {
             state = try JSONDecoder().decode(VaultState.self, from: data)
         } else {
             state = VaultState()
         }
+    }
+
+    func sealBackup(_ plain: Data) throws -> Data {
+        try AES.GCM.seal(plain, using: backupKey).combined!
+    }
+
+    /// The plaintext of a backup this vault sealed; nil for anything else.
+    func openBackup(_ sealed: Data) -> Data? {
+        guard let box = try? AES.GCM.SealedBox(combined: sealed) else { return nil }
+        return try? AES.GCM.open(box, using: backupKey)
     }
 
     func read<T: Sendable>(_ body: (VaultState) throws -> T) rethrows -> T {

@@ -67,6 +67,8 @@ struct TLSMaterial: Sendable {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
                 caIdentifier
+                // Self-signed, so the authority is itself; some strict verifiers want the extension on every cert.
+                AuthorityKeyIdentifier(keyIdentifier: caIdentifier.keyIdentifier)
             },
             issuerPrivateKey: caPrivate)
 

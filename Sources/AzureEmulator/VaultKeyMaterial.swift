@@ -184,6 +184,26 @@ enum VaultKeyMaterial {
             } catch {
                 throw badParameter("Decryption failed: the authentication tag does not match.")
             }
+        case (_, "A128CBC"), (_, "A192CBC"), (_, "A256CBC"), (_, "A128CBCPAD"), (_, "A192CBCPAD"), (_, "A256CBCPAD"):
+            try checkSymmetric(key, algorithm: algorithm, bits: Int(algorithm.dropFirst().prefix(3))!)
+            let symmetric = SymmetricKey(data: key.secretMaterial)
+            let noPadding = !algorithm.hasSuffix("PAD")
+            do {
+                if forward {
+                    var generator = SystemRandomNumberGenerator()
+                    let ivData = parameters.iv ?? Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                    let encrypted = try AES._CBC.encrypt(value, using: symmetric, iv: try AES._CBC.IV(ivBytes: ivData), noPadding: noPadding)
+                    return (encrypted, CipherParameters(iv: ivData))
+                }
+                guard let ivBytes = parameters.iv else { throw badParameter("Property 'iv' is required.") }
+                let iv = try AES._CBC.IV(ivBytes: ivBytes)
+                return (try AES._CBC.decrypt(value, using: symmetric, iv: iv, noPadding: noPadding), CipherParameters())
+            } catch let error as BlobServiceError {
+                throw error
+            } catch {
+                throw badParameter(forward ? "The value must be a multiple of 16 bytes for \(algorithm), and the iv 16 bytes."
+                                           : "Decryption failed: the ciphertext or iv is not valid for \(algorithm).")
+            }
         default:
             throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).")
         }

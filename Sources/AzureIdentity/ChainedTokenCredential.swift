@@ -27,11 +27,15 @@ public final class ChainedTokenCredential: TokenCredential, CustomStringConverti
     /// - Throws: ``AzureError`` `.credentialUnavailable` listing every credential and why it could not be
     ///   used, or the first real failure (`.authentication`) prefixed with the reasons of those before it.
     public func token(for scopes: [String]) async throws -> AccessToken {
-        if let index = selected.withLock({ $0 }) { return try await sources[index].token(for: scopes) }
+        try await token(for: scopes, tenantID: nil)
+    }
+
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
+        if let index = selected.withLock({ $0 }) { return try await sources[index].token(for: scopes, tenantID: tenantID) }
         var reasons: [String] = []
         for (index, source) in sources.enumerated() {
             do {
-                let token = try await source.token(for: scopes)
+                let token = try await source.token(for: scopes, tenantID: tenantID)
                 selected.withLock { $0 = $0 ?? index }
                 return token
             } catch let error as AzureError where error.code == .credentialUnavailable {
@@ -96,6 +100,10 @@ public final class DefaultAzureCredential: TokenCredential, CustomStringConverti
     ///   configured credential.
     public func token(for scopes: [String]) async throws -> AccessToken {
         try await chain.token(for: scopes)
+    }
+
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
+        try await chain.token(for: scopes, tenantID: tenantID)
     }
 
     public var description: String { chain.description }

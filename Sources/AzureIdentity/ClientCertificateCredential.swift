@@ -40,10 +40,16 @@ public struct ClientCertificateCredential: TokenCredential, CustomStringConverti
     }
 
     public func token(for scopes: [String]) async throws -> AccessToken {
+        try await token(for: scopes, tenantID: nil)
+    }
+
+    /// A token from `tenantID` (the credential's own when nil; another only when additionally allowed).
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
         let client = client
         let signer = signer
-        return try await cache.token(for: scopes) {
-            let endpoint = try await client.tokenEndpoint()
+        let tenant = try client.resolveTenant(tenantID)
+        return try await cache.token(for: scopes, tenantID: tenant) {
+            let endpoint = try await client.tokenEndpoint(tenant: tenant)
             let assertion = try signer.assertion(audience: endpoint, clientID: client.clientID)
             return try await client.requestToken(
                 endpoint: endpoint, scopes: scopes,

@@ -33,10 +33,16 @@ public struct ClientSecretCredential: TokenCredential, CustomStringConvertible, 
     /// - Throws: ``AzureError`` `.authentication` with Entra's reason (e.g. `AADSTS7000215: Invalid client
     ///   secret provided`), or a transport error naming the authority.
     public func token(for scopes: [String]) async throws -> AccessToken {
+        try await token(for: scopes, tenantID: nil)
+    }
+
+    /// A token from `tenantID` (the credential's own when nil; another only when additionally allowed).
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
         let client = client
         let secret = clientSecret
-        return try await cache.token(for: scopes) {
-            try await client.requestToken(scopes: scopes, form: [("client_secret", secret)])
+        let tenant = try client.resolveTenant(tenantID)
+        return try await cache.token(for: scopes, tenantID: tenant) {
+            try await client.requestToken(tenant: tenant, scopes: scopes, form: [("client_secret", secret)])
         }
     }
 

@@ -10,6 +10,7 @@ struct EntraTokenClient: Sendable {
     let tenantID: String
     let clientID: String
     let pipeline: HTTPPipeline
+    let additionallyAllowedTenants: [String]
     private let discovery: TokenEndpointDiscovery
 
     init(credentialName: String, tenantID: String, clientID: String, options: TokenCredentialOptions,
@@ -27,12 +28,28 @@ struct EntraTokenClient: Sendable {
         self.tenantID = tenantID
         self.clientID = clientID
         self.pipeline = options.pipeline()
+        self.additionallyAllowedTenants = options.additionallyAllowedTenants
         self.discovery = TokenEndpointDiscovery()
     }
 
     /// `{authority}/{tenant}/v2.0/.well-known/openid-configuration`.
-    var openIDConfigurationURL: String {
-        authorityBase + "/\(tenantID)/v2.0/.well-known/openid-configuration"
+    func openIDConfigurationURL(tenant: String) -> String {
+        authorityBase + "/\(tenant)/v2.0/.well-known/openid-configuration"
+    }
+
+    /// The tenant to authenticate in: the credential's own, or `requested` when it is additionally allowed.
+    func resolveTenant(_ requested: String?) throws -> String {
+        guard let requested, !requested.isEmpty, requested.lowercased() != tenantID.lowercased() else { return tenantID }
+        guard additionallyAllowedTenants.contains("*") || additionallyAllowedTenants.contains(requested) else {
+            throw AzureError(
+                .authentication,
+                "\(credentialName) is configured for tenant '\(tenantID)', and the request names tenant '\(requested)'; "
+                    + "add it to TokenCredentialOptions.additionallyAllowedTenants (or \"*\") to allow it")
+        }
+        guard requested.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "." }) else {
+            throw AzureError(.authentication, "\(credentialName): the requested tenant '\(requested)' is malformed")
+        }
+        return requested
     }
 
     private var authorityBase: String {
@@ -42,11 +59,11 @@ struct EntraTokenClient: Sendable {
 
     /// The tenant's token endpoint, from its OpenID configuration (fetched once, as MSAL does), so authorities
     /// whose endpoints are not at the usual path work too.
-    func tokenEndpoint() async throws -> String {
-        let configurationURL = openIDConfigurationURL
+    func tokenEndpoint(tenant: String) async throws -> String {
+        let configurationURL = openIDConfigurationURL(tenant: tenant)
         let pipeline = pipeline
         let name = credentialName
-        return try await discovery.endpoint {
+        return try await discovery.endpoint(tenant: tenant) {
             let request = AzureHTTPRequest(method: .get, url: try RequestURL(URL(string: configurationURL)!))
             let response = try await Self.send(request, pipeline: pipeline, credentialName: name)
             let body = try await response.body.collect(upTo: 1 << 20)
@@ -70,8 +87,8 @@ struct EntraTokenClient: Sendable {
     }
 
     /// Posts a client-credentials form (`grant_type`, `client_id` and `scope` added here) to the token endpoint.
-    func requestToken(scopes: [String], form: [(String, String)]) async throws -> AccessToken {
-        try await requestToken(endpoint: tokenEndpoint(), scopes: scopes, form: form)
+    func requestToken(tenant: String, scopes: [String], form: [(String, String)]) async throws -> AccessToken {
+        try await requestToken(endpoint: tokenEndpoint(tenant: tenant), scopes: scopes, form: form)
     }
 
     func requestToken(endpoint: String, scopes: [String], form: [(String, String)]) async throws -> AccessToken {
@@ -110,19 +127,19 @@ struct EntraTokenClient: Sendable {
     }
 }
 
-/// The discovered token endpoint, fetched by one caller while the others wait.
+/// The discovered token endpoint of each tenant, fetched by one caller while the others wait.
 actor TokenEndpointDiscovery {
-    private var endpoint: String?
-    private var discovering: Task<String, any Error>?
+    private var endpoints: [String: String] = [:]
+    private var discovering: [String: Task<String, any Error>] = [:]
 
-    func endpoint(discover: @escaping @Sendable () async throws -> String) async throws -> String {
-        if let endpoint { return endpoint }
-        if let discovering { return try await discovering.value }
+    func endpoint(tenant: String, discover: @escaping @Sendable () async throws -> String) async throws -> String {
+        if let endpoint = endpoints[tenant] { return endpoint }
+        if let running = discovering[tenant] { return try await running.value }
         let task = Task { try await discover() }
-        discovering = task
-        defer { discovering = nil }
+        discovering[tenant] = task
+        defer { discovering[tenant] = nil }
         let found = try await task.value
-        endpoint = found
+        endpoints[tenant] = found
         return found
     }
 }

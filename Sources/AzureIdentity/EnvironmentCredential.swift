@@ -47,9 +47,13 @@ public struct EnvironmentCredential: TokenCredential, CustomStringConvertible {
     }
 
     public func token(for scopes: [String]) async throws -> AccessToken {
+        try await token(for: scopes, tenantID: nil)
+    }
+
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
         switch configuration {
-        case .secret(let credential): return try await credential.token(for: scopes)
-        case .certificate(let credential): return try await credential.token(for: scopes)
+        case .secret(let credential): return try await credential.token(for: scopes, tenantID: tenantID)
+        case .certificate(let credential): return try await credential.token(for: scopes, tenantID: tenantID)
         case .unavailable(let reason): throw AzureError(.credentialUnavailable, "EnvironmentCredential: \(reason)")
         case .invalid(let error):
             throw AzureError(.authentication, "EnvironmentCredential is misconfigured: \(error.message)")

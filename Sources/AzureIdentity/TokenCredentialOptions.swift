@@ -21,6 +21,9 @@ public struct TokenCredentialOptions: Sendable {
     /// Longest one token request may take.
     public var perTryTimeout: Duration? = .seconds(30)
     public var logger: Logger = Logger(label: "kumo.azure.identity")
+    /// Tenants besides the credential's own that a request may name (a Key Vault in another tenant); `"*"`
+    /// allows any. Empty by default, so a service cannot steer the credential to another tenant.
+    public var additionallyAllowedTenants: [String] = []
 
     public init(authorityHost: URL? = nil, transport: any HTTPTransport = AsyncHTTPClientTransport()) {
         self.authorityHost = authorityHost

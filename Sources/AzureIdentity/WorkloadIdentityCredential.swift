@@ -42,9 +42,15 @@ public struct WorkloadIdentityCredential: TokenCredential, CustomStringConvertib
     }
 
     public func token(for scopes: [String]) async throws -> AccessToken {
+        try await token(for: scopes, tenantID: nil)
+    }
+
+    /// A token from `tenantID` (the credential's own when nil; another only when additionally allowed).
+    public func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
         let client = client
         let path = tokenFilePath
-        return try await cache.token(for: scopes) {
+        let tenant = try client.resolveTenant(tenantID)
+        return try await cache.token(for: scopes, tenantID: tenant) {
             guard let data = FileManager.default.contents(atPath: path),
                 let assertion = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
                 !assertion.isEmpty
@@ -53,7 +59,7 @@ public struct WorkloadIdentityCredential: TokenCredential, CustomStringConvertib
                     .authentication, "WorkloadIdentityCredential authentication failed: cannot read a token from '\(path)'")
             }
             return try await client.requestToken(
-                scopes: scopes,
+                tenant: tenant, scopes: scopes,
                 form: [
                     ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                     ("client_assertion", assertion),

@@ -1,5 +1,6 @@
 import AzureCore
 import Foundation
+import _CryptoExtras
 
 /// A key wrapping algorithm.
 public struct KeyWrapAlgorithm: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
@@ -127,18 +128,64 @@ public struct CryptographyClient: Sendable {
     public let keyID: URL
     let identifier: KeyVaultKeyIdentifier
     let pipeline: KeyVaultPipeline
+    /// The public key of an RSA key given as a ``KeyVaultKey``: wrap and encrypt then run locally, as in
+    /// Microsoft's SDKs, saving a round trip; unwrap, decrypt and sign always need the vault.
+    let localRSAKey: LocalRSAKey?
+
+    /// The public parts of an RSA key (the BoringSSL key object is not `Sendable`, so it is rebuilt per use).
+    struct LocalRSAKey: Sendable {
+        var n: Data
+        var e: Data
+        var operations: Set<KeyOperation>
+    }
 
     /// - Throws: ``AzureError`` `.invalidArgument` when `keyID` is not `{vault}/keys/{name}[/{version}]`.
     public init(keyID: URL, credential: any TokenCredential, options: ClientOptions = ClientOptions(),
                 transport: any HTTPTransport = AsyncHTTPClientTransport()) throws {
+        try self.init(keyID: keyID, localRSAKey: nil, credential: credential, options: options, transport: transport)
+    }
+
+    init(keyID: URL, localRSAKey: LocalRSAKey?, credential: any TokenCredential, options: ClientOptions,
+         transport: any HTTPTransport) throws {
         identifier = try KeyVaultKeyIdentifier(keyID)
         self.keyID = keyID
         pipeline = try KeyVaultPipeline(vaultURL: identifier.vaultURL, credential: credential, options: options,
                                         transport: transport)
+        self.localRSAKey = localRSAKey
+    }
+
+    /// A client for the version of `key`; for an RSA key, RSA-OAEP and RSA-OAEP-256 wrap and encrypt run
+    /// locally with its public key (when its operations allow them).
+    ///
+    /// - Throws: ``AzureError`` `.invalidArgument` when `key` has no versioned identifier.
+    public init(key: KeyVaultKey, credential: any TokenCredential, options: ClientOptions = ClientOptions(),
+                transport: any HTTPTransport = AsyncHTTPClientTransport()) throws {
+        guard let id = key.id else { throw AzureError(.invalidArgument, "the key '\(key.name)' has no identifier") }
+        var local: LocalRSAKey?
+        if [.rsa, .rsaHSM].contains(key.keyType), let n = key.key.n, let e = key.key.e {
+            local = LocalRSAKey(n: n, e: e, operations: Set(key.keyOperations))
+        }
+        try self.init(keyID: id, localRSAKey: local, credential: credential, options: options, transport: transport)
+    }
+
+    /// The local public key, when `operation` with `algorithm` may run locally.
+    private func localKey(for operation: KeyOperation, algorithm: String) -> (_RSA.Encryption.PublicKey, _RSA.Encryption.Padding)? {
+        guard let localRSAKey, localRSAKey.operations.isEmpty || localRSAKey.operations.contains(operation),
+            let publicKey = try? _RSA.Encryption.PublicKey(n: localRSAKey.n, e: localRSAKey.e)
+        else { return nil }
+        switch algorithm {
+        case "RSA-OAEP": return (publicKey, .PKCS1_OAEP)
+        case "RSA-OAEP-256": return (publicKey, .PKCS1_OAEP_SHA256)
+        default: return nil
+        }
     }
 
     /// Wraps (encrypts) a key, e.g. a data encryption key, with this key.
     public func wrapKey(_ algorithm: KeyWrapAlgorithm, key: Data) async throws -> WrapResult {
+        if let (publicKey, padding) = localKey(for: .wrapKey, algorithm: algorithm.rawValue) {
+            return WrapResult(keyID: keyID.absoluteString, algorithm: algorithm,
+                              encryptedKey: try publicKey.encrypt(key, padding: padding))
+        }
         let result = try await operation("wrapkey", KeyOperationParameters(algorithm: algorithm.rawValue, value: key))
         return WrapResult(keyID: result.keyID, algorithm: algorithm, encryptedKey: result.value)
     }
@@ -152,6 +199,11 @@ public struct CryptographyClient: Sendable {
 
     public func encrypt(_ algorithm: EncryptionAlgorithm, plaintext: Data, iv: Data? = nil,
                         additionalAuthenticatedData: Data? = nil) async throws -> EncryptResult {
+        if let (publicKey, padding) = localKey(for: .encrypt, algorithm: algorithm.rawValue) {
+            return EncryptResult(
+                keyID: keyID.absoluteString, algorithm: algorithm, ciphertext: try publicKey.encrypt(plaintext, padding: padding),
+                iv: nil, authenticationTag: nil, additionalAuthenticatedData: nil)
+        }
         let result = try await operation(
             "encrypt",
             KeyOperationParameters(algorithm: algorithm.rawValue, value: plaintext, iv: iv,

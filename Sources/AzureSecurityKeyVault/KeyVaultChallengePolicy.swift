@@ -76,13 +76,13 @@ struct KeyVaultChallengePolicy: HTTPPipelinePolicy {
         try BearerTokenPolicy.requireSecureTransport(request.url)
         let vault = request.url.origin
         if let known = await challenges[vault] {
-            let response = try await next(authorized(request, scopes: known.scopes))
+            let response = try await next(authorized(request, challenge: known))
             guard response.statusCode == 401, let fresh = try await verifiedChallenge(in: response, for: request.url) else {
                 return response
             }
             await challenges.set(fresh, for: vault)
             await tokens.removeAll()
-            return try await next(authorized(request, scopes: fresh.scopes))
+            return try await next(authorized(request, challenge: fresh))
         }
         var bare = request
         bare.body = nil
@@ -96,12 +96,18 @@ struct KeyVaultChallengePolicy: HTTPPipelinePolicy {
                 statusCode: 401, requestID: response.requestID)
         }
         await challenges.set(challenge, for: vault)
-        return try await next(authorized(request, scopes: challenge.scopes))
+        return try await next(authorized(request, challenge: challenge))
     }
 
-    private func authorized(_ request: AzureHTTPRequest, scopes: [String]) async throws -> AzureHTTPRequest {
+    /// The request with a token for the challenge's scopes from its tenant (which the credential may refuse
+    /// if it is not its own or additionally allowed).
+    private func authorized(_ request: AzureHTTPRequest, challenge: KeyVaultChallenge) async throws -> AzureHTTPRequest {
         let credential = credential
-        let token = try await tokens.token(for: scopes) { try await credential.token(for: scopes) }
+        let scopes = challenge.scopes
+        let tenantID = challenge.tenantID
+        let token = try await tokens.token(for: scopes, tenantID: tenantID) {
+            try await credential.token(for: scopes, tenantID: tenantID)
+        }
         var request = request
         request.headers["Authorization"] = "Bearer \(token.token)"
         return request

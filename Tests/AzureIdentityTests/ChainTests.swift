@@ -171,3 +171,43 @@ let closedIMDS = "http://127.0.0.1:1"
         #expect(error?.code == .authentication)
     }
 }
+
+/// `az` stand-ins on a private PATH: the real CLI is not installed here, and the credential's part is running
+/// it with the right arguments and reading its JSON or its complaint.
+@Suite struct AzureCLICredentialTests {
+    static func fakeAz(_ script: String) throws -> TemporaryDirectory {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/az"
+        try ("#!/bin/sh\n" + script + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return directory
+    }
+
+    @Test func readsTheTokenTheCLIPrints() async throws {
+        let bin = try Self.fakeAz(#"""
+        [ "$1 $2 $3 $4 $5 $6" = "account get-access-token --scope https://vault.azure.net/.default --output json" ] || { echo "bad arguments: $*" >&2; exit 2; }
+        echo '{"accessToken":"cli-token","expiresOn":"2030-01-01 00:00:00.000000","expires_on":1900000000,"tenant":"t","tokenType":"Bearer"}'
+        """#)
+        let credential = AzureCLICredential(environment: ["PATH": bin.path])
+        let token = try await credential.token(for: ["https://vault.azure.net/.default"])
+        #expect(token.token == "cli-token")
+        #expect(token.expiresOn == Date(timeIntervalSince1970: 1_900_000_000))
+    }
+
+    @Test func notLoggedInIsUnavailable() async throws {
+        let bin = try Self.fakeAz(#"echo "ERROR: Please run 'az login' to setup account." >&2; exit 1"#)
+        let credential = AzureCLICredential(environment: ["PATH": bin.path])
+        let error = await #expect(throws: AzureError.self) { try await credential.token(for: ["s/.default"]) }
+        #expect(error?.code == .credentialUnavailable)
+        #expect(error?.message == "AzureCLICredential: not logged in, run 'az login'")
+    }
+
+    @Test func defaultAzureCredentialFallsBackToTheCLI() async throws {
+        let bin = try Self.fakeAz(#"echo '{"accessToken":"from-cli","expires_on":"1900000000"}'"#)
+        let credential = DefaultAzureCredential(
+            options: options(AsyncHTTPClientTransport()),
+            environment: ["AZURE_POD_IDENTITY_AUTHORITY_HOST": closedIMDS, "PATH": bin.path])
+        #expect(try await credential.token(for: ["s/.default"]).token == "from-cli")
+        #expect(credential.chain.selectedIndex == 3)
+    }
+}

@@ -128,6 +128,24 @@ func options(_ transport: any HTTPTransport, authority: String = "https://login.
         #expect(fromEnvironment?.message.contains("must be an https URL") == true)
     }
 
+    @Test func otherTenantsOnlyWhenAdditionallyAllowed() async throws {
+        let transport = RecordingTransport.entra { _ in (200, #"{"access_token":"tok","expires_in":3600}"#) }
+        let strict = try ClientSecretCredential(
+            tenantID: "home", clientID: "c", clientSecret: "s", options: options(transport), environment: [:])
+        let refused = await #expect(throws: AzureError.self) { try await strict.token(for: ["s/.default"], tenantID: "elsewhere") }
+        #expect(refused?.message.contains("configured for tenant 'home'") == true)
+        #expect(refused?.message.contains("additionallyAllowedTenants") == true)
+        #expect(transport.requests.isEmpty)
+        _ = try await strict.token(for: ["s/.default"], tenantID: "HOME")
+
+        var permissive = options(transport)
+        permissive.additionallyAllowedTenants = ["elsewhere"]
+        let allowed = try ClientSecretCredential(
+            tenantID: "home", clientID: "c", clientSecret: "s", options: permissive, environment: [:])
+        _ = try await allowed.token(for: ["s/.default"], tenantID: "elsewhere")
+        #expect(transport.requests.contains { $0.url.encodedPath == "/elsewhere/v2.0/.well-known/openid-configuration" })
+    }
+
     @Test func refusesMalformedTenants() {
         let transport = RecordingTransport { _ in (500, "") }
         #expect(throws: AzureError.self) {

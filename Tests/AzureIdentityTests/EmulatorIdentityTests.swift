@@ -1,4 +1,4 @@
-import AzureCore
+@testable import AzureCore
 import AzureEmulator
 import AzureStorageBlobs
 import Crypto
@@ -219,6 +219,25 @@ import _CryptoExtras
             _ = try await burst()
             #expect(counting.count(pathSuffix: "/oauth2/v2.0/token") == 3)
             #expect(counting.count(pathSuffix: "/openid-configuration") == 1)
+        }
+    }
+}
+
+@Suite struct PrivateCATests {
+    @Test func kumoCAFileTrustsTheEmulatorsCAAndOnlyThen() async throws {
+        try await withEmulator { endpoints, _ in
+            let discovery = AzureHTTPRequest(
+                method: .get,
+                url: try RequestURL(URL(string: "\(endpoints.authority)/v2.0/.well-known/openid-configuration")!))
+            let trusting = try AsyncHTTPClientTransport.fromEnvironment(["KUMO_CA_FILE": endpoints.caCertificatePath])
+            #expect(try await trusting.send(discovery, timeout: .seconds(10)).statusCode == 200)
+            // The same CA set shares one HTTP client.
+            let again = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
+            #expect(again.client === trusting.client)
+
+            let systemRootsOnly = try AsyncHTTPClientTransport.fromEnvironment([:])
+            let error = await #expect(throws: AzureError.self) { try await systemRootsOnly.send(discovery, timeout: .seconds(10)) }
+            #expect(error?.code == .transport)
         }
     }
 }

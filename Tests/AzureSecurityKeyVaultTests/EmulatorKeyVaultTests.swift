@@ -158,6 +158,27 @@ import Testing
         }
     }
 
+    @Test func localRSAWrapIsUnwrappedByTheVault() async throws {
+        try await withVault { vault in
+            let key = try await vault.keyClient().createRSAKey(name: "local-kek", size: 3072)
+            // No network for local operations: a transport that refuses everything proves it.
+            let offline = try CryptographyClient(key: key, credential: vault.credential, options: vault.options,
+                                                 transport: RefusingTransport())
+            let remote = try vault.cryptographyClient(try #require(key.id))
+            let dataKey = Data((0..<32).map { UInt8(255 - $0) })
+            for algorithm in [KeyWrapAlgorithm.rsaOAEP256, .rsaOAEP] {
+                let wrapped = try await offline.wrapKey(algorithm, key: dataKey)
+                #expect(wrapped.keyID == key.id?.absoluteString)
+                #expect(wrapped.encryptedKey.count == 384)
+                #expect(try await remote.unwrapKey(algorithm, encryptedKey: wrapped.encryptedKey).key == dataKey)
+            }
+            let encrypted = try await offline.encrypt(.rsaOAEP256, plaintext: Data("local".utf8))
+            #expect(try await remote.decrypt(.rsaOAEP256, ciphertext: encrypted.ciphertext).plaintext == Data("local".utf8))
+            // Unwrap needs the private key, so it goes to the vault (and fails here, offline).
+            await #expect(throws: AzureError.self) { try await offline.unwrapKey(.rsaOAEP256, encryptedKey: Data(count: 384)) }
+        }
+    }
+
     @Test func encryptDecryptSignVerify() async throws {
         try await withVault { vault in
             let keys = try vault.keyClient()
@@ -189,5 +210,11 @@ import Testing
             let error = await #expect(throws: AzureError.self) { try await secrets.getSecret(name: "anything") }
             #expect(error?.message.contains("ClientSecretCredential authentication failed: AADSTS7000215") == true)
         }
+    }
+}
+
+struct RefusingTransport: HTTPTransport {
+    func send(_ request: AzureHTTPRequest, timeout: Duration?) async throws -> AzureHTTPResponse {
+        throw AzureError(.transport, "this transport refuses every request (\(request.url.encodedPath))")
     }
 }

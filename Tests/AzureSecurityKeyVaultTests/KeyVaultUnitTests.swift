@@ -85,11 +85,16 @@ final class ChallengingVault: HTTPTransport {
 }
 
 final class ScopeRecordingCredential: TokenCredential {
-    private let state = Mutex<(scopes: [[String]], next: Int)>(([], 1))
+    private let state = Mutex<(scopes: [[String]], tenants: [String?], next: Int)>(([], [], 1))
     var scopes: [[String]] { state.withLock { $0.scopes } }
+    var tenants: [String?] { state.withLock { $0.tenants } }
     func token(for scopes: [String]) async throws -> AccessToken {
+        try await token(for: scopes, tenantID: nil)
+    }
+    func token(for scopes: [String], tenantID: String?) async throws -> AccessToken {
         let number = state.withLock { state -> Int in
             state.scopes.append(scopes)
+            state.tenants.append(tenantID)
             defer { state.next += 1 }
             return state.next
         }
@@ -114,6 +119,7 @@ final class ScopeRecordingCredential: TokenCredential {
         #expect(seen[1].authorization == "Bearer token-1" && seen[1].hasBody)
         #expect(seen[2].authorization == "Bearer token-1", "the challenge is cached per vault")
         #expect(credential.scopes == [["https://vault.azure.net/.default"]])
+        #expect(credential.tenants == ["t"], "the challenge's tenant is passed to the credential")
     }
 
     @Test func aLater401ChallengesOnceMore() async throws {

@@ -23,16 +23,31 @@ func withEmulator<T: Sendable>(
     var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
     configure(&configuration)
     let server = Task { [configuration] in
+        defer { continuation.finish() }
         try await BlobEmulator(configuration: configuration).run { port in continuation.yield(port) }
     }
-    defer { server.cancel() }
+    // The emulator is stopped and awaited afterwards, so the test process never exits under its closing store.
+    func stop() async {
+        server.cancel()
+        _ = await server.result
+    }
     var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else { throw AzureError(.transport, "the emulator did not start") }
+    guard let port = await iterator.next() else {
+        await stop()
+        throw AzureError(.transport, "the emulator did not start")
+    }
     let endpoint = "http://127.0.0.1:\(port)/devstoreaccount1"
-    let service = try BlobServiceClient(
-        connectionString: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(StorageConnectionString.developmentAccountKey);BlobEndpoint=\(endpoint);",
-        options: options)
-    return try await body(service, endpoint)
+    let outcome: Result<T, any Error>
+    do {
+        let service = try BlobServiceClient(
+            connectionString: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(StorageConnectionString.developmentAccountKey);BlobEndpoint=\(endpoint);",
+            options: options)
+        outcome = .success(try await body(service, endpoint))
+    } catch {
+        outcome = .failure(error)
+    }
+    await stop()
+    return try outcome.get()
 }
 
 func testOptions(retry: RetryPolicy = .noRetry) -> ClientOptions {

@@ -46,20 +46,20 @@ struct BackupBadInputTests {
         let transport = try await #require(throws: AzureError.self) { try await BackupEngine(target: unreachable).create(store) }
         #expect(transport.code == .transport || transport.code == .timeout)
 
-        let (port, server) = try await startEmulator(scratch.path + "/emulator")
-        defer { server.cancel() }
-        let missing = try BackupTargets.open(
-            "azure://no-such-container/x", environment: ["AZURE_STORAGE_CONNECTION_STRING": connectionString(port: port)], clientOptions: fast)
-        let notFound = try await #require(throws: AzureError.self) { try await BackupEngine(target: missing).create(store) }
-        #expect(notFound.statusCode == 404 && notFound.errorCode == "ContainerNotFound")
+        try await withStartedEmulator(scratch.path + "/emulator") { port in
+            let missing = try BackupTargets.open(
+                "azure://no-such-container/x", environment: ["AZURE_STORAGE_CONNECTION_STRING": connectionString(port: port)], clientOptions: fast)
+            let notFound = try await #require(throws: AzureError.self) { try await BackupEngine(target: missing).create(store) }
+            #expect(notFound.statusCode == 404 && notFound.errorCode == "ContainerNotFound")
 
-        let wrongKey = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(Data(repeating: 3, count: 64).base64EncodedString());BlobEndpoint=http://127.0.0.1:\(port)/devstoreaccount1;"
-        let denied = try BackupTargets.open("azure://backups/x", environment: ["AZURE_STORAGE_CONNECTION_STRING": wrongKey], clientOptions: fast)
-        let forbidden = try await #require(throws: AzureError.self) { try await BackupEngine(target: denied).create(store) }
-        #expect(forbidden.statusCode == 403 && forbidden.errorCode == "AuthenticationFailed")
-        #expect(try store.get(bytes("a")) == bytes("b"), "a failed backup leaves the store as it was")
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.contains(".kumo-backup-") }
-        #expect(leftovers.isEmpty)
+            let wrongKey = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(Data(repeating: 3, count: 64).base64EncodedString());BlobEndpoint=http://127.0.0.1:\(port)/devstoreaccount1;"
+            let denied = try BackupTargets.open("azure://backups/x", environment: ["AZURE_STORAGE_CONNECTION_STRING": wrongKey], clientOptions: fast)
+            let forbidden = try await #require(throws: AzureError.self) { try await BackupEngine(target: denied).create(store) }
+            #expect(forbidden.statusCode == 403 && forbidden.errorCode == "AuthenticationFailed")
+            #expect(try store.get(bytes("a")) == bytes("b"), "a failed backup leaves the store as it was")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.contains(".kumo-backup-") }
+            #expect(leftovers.isEmpty)
+        }
     }
 
     @Test func unknownBackupID() async throws {

@@ -88,11 +88,9 @@ let closedIMDS = "http://127.0.0.1:1"
         let credential = DefaultAzureCredential(
             options: options(AsyncHTTPClientTransport()),
             environment: ["AZURE_POD_IDENTITY_AUTHORITY_HOST": closedIMDS, "PATH": ""])
-        let started = ContinuousClock.now
         let error = await #expect(throws: AzureError.self) {
             try await credential.token(for: ["https://storage.azure.com/.default"])
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
         #expect(error?.code == .credentialUnavailable)
         let message = try #require(error?.message)
         #expect(message.hasPrefix("DefaultAzureCredential failed to get a token: EnvironmentCredential: AZURE_TENANT_ID is not set; WorkloadIdentityCredential: AZURE_TENANT_ID is not set; ManagedIdentityCredential: no managed identity endpoint answered at http://127.0.0.1:1"))

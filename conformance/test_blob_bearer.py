@@ -18,7 +18,7 @@ from emulator import EmulatorProcess
 from identity_support import (
     DEV_CLIENT_ID, DEV_CLIENT_SECRET, STORAGE_SCOPE, TENANT_ID, VAULT_SCOPE, credential_options, service_options,
 )
-from support import unique_name
+from support import CLIENT_OPTIONS, unique_name
 
 
 class _FixedToken:
@@ -100,3 +100,47 @@ def test_bearer_over_plain_http(identity_emulator: EmulatorProcess) -> None:
         headers={"Authorization": f"Bearer {token}", "x-ms-version": "2025-11-05"}, timeout=10,
     )
     assert response.status_code == 200
+
+
+def test_user_delegation_sas(identity_emulator: EmulatorProcess) -> None:
+    import datetime as dt
+
+    from azure.storage.blob import BlobClient, BlobSasPermissions, generate_blob_sas
+
+    service = BlobServiceClient(
+        identity_emulator.blob_https_endpoint, credential=_client_secret(identity_emulator), **service_options(identity_emulator)
+    )
+    container = service.create_container(unique_name("udk"))
+    container.upload_blob("shared.txt", b"delegated")
+    now = dt.datetime.now(dt.timezone.utc)
+    key = service.get_user_delegation_key(now - dt.timedelta(minutes=5), now + dt.timedelta(hours=1))
+    assert key.signed_tid == TENANT_ID and key.signed_oid and key.value
+    sas = generate_blob_sas(
+        "devstoreaccount1", container.container_name, "shared.txt", user_delegation_key=key,
+        permission=BlobSasPermissions(read=True), expiry=now + dt.timedelta(minutes=30),
+    )
+    url = f"{identity_emulator.blob_https_endpoint}/{container.container_name}/shared.txt?{sas}"
+    reader = BlobClient.from_blob_url(url, **service_options(identity_emulator))
+    assert reader.download_blob().readall() == b"delegated"
+    with pytest.raises(HttpResponseError) as raised:
+        reader.upload_blob(b"overwrite", overwrite=True)
+    assert raised.value.status_code == 403
+
+    tampered = BlobClient.from_blob_url(url.replace("skoid=", "skoid=0"), **service_options(identity_emulator))
+    with pytest.raises(HttpResponseError) as forged:
+        tampered.download_blob().readall()
+    assert forged.value.status_code == 403
+
+
+def test_user_delegation_key_needs_a_token(identity_emulator: EmulatorProcess) -> None:
+    import datetime as dt
+
+    from support import connection_string
+
+    shared_key = BlobServiceClient.from_connection_string(
+        connection_string(f"http://127.0.0.1:{identity_emulator.port}/devstoreaccount1"), **CLIENT_OPTIONS
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    with pytest.raises(HttpResponseError) as raised:
+        shared_key.get_user_delegation_key(now, now + dt.timedelta(hours=1))
+    assert raised.value.status_code == 403

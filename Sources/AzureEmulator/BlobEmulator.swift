@@ -145,6 +145,12 @@ public struct BlobEmulator: Sendable {
             defer { group.cancelAll() }
             try await application.runService()
         }
+        do {
+            try await storage.close()
+        } catch {
+            // Something still reads (a listing cut short); the store then closes when the last reader lets go.
+            logger.warning("closing the store at shutdown: \(error)")
+        }
     }
 
     private static func sweep(_ storage: BlobStorage, logger: Logger) async throws {

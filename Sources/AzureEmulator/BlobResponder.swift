@@ -42,10 +42,16 @@ struct BlobResponder: HTTPResponder {
         var response: Response
         do {
             let blobRequest = try BlobRequest(method: request.method, target: request.head.path ?? "/", headers: request.headers)
-            let operation = try BlobOperation(blobRequest)
-            try await injectFaults(operation, context: context)
-            try authorize(blobRequest, operation: operation, context: context)
-            response = try await route(blobRequest, operation: operation, body: request.body)
+            if request.method == .post, blobRequest.container == nil, blobRequest.queryValue("restype") == "service",
+                blobRequest.queryValue("comp") == "userdelegationkey"
+            {
+                response = try await userDelegationKey(blobRequest, body: request.body, version: version)
+            } else {
+                let operation = try BlobOperation(blobRequest)
+                try await injectFaults(operation, context: context)
+                try authorize(blobRequest, operation: operation, context: context)
+                response = try await route(blobRequest, operation: operation, body: request.body)
+            }
         } catch let error as BlobServiceError {
             response = errorResponse(error, requestID: requestID, isHead: request.method == .head)
         } catch {
@@ -100,14 +106,8 @@ struct BlobResponder: HTTPResponder {
             let token = String(authorization.dropFirst(7))
             if let accepted = configuration.staticBearerToken, token == accepted { return }
             guard let tokenIssuer else { throw .authenticationFailed("The bearer token is not valid for this account.") }
-            let audiences: Set<String> = [
-                "https://storage.azure.com", "https://storage.azure.com/", "https://\(account.name).blob.core.windows.net",
-                "https://\(account.name).blob.core.windows.net/",
-            ]
-            if case .rejected(let reason) = tokenIssuer.validate(token, audiences: audiences) {
-                // Azure names its authority and the storage resource so SDKs can fetch a fitting token.
-                let challenge = "Bearer authorization_uri=\(tokenIssuer.authorityHost)/\(tokenIssuer.tenantID)/oauth2/authorize resource_id=https://storage.azure.com"
-                throw .invalidAuthenticationInfo(reason.description, challenge: challenge)
+            if case .rejected(let reason) = tokenIssuer.validate(token, audiences: Self.storageAudiences(account)) {
+                throw .invalidAuthenticationInfo(reason.description, challenge: Self.challenge(tokenIssuer))
             }
             return
         }
@@ -128,6 +128,68 @@ struct BlobResponder: HTTPResponder {
             throw .authenticationFailed(
                 "The MAC signature found in the HTTP request is not the same as any computed signature. Server used following string to sign: '\(shown)'.")
         }
+    }
+
+    static func storageAudiences(_ account: StorageAccount) -> Set<String> {
+        [
+            "https://storage.azure.com", "https://storage.azure.com/", "https://\(account.name).blob.core.windows.net",
+            "https://\(account.name).blob.core.windows.net/",
+        ]
+    }
+
+    /// Azure names its authority and the storage resource so SDKs can fetch a fitting token.
+    static func challenge(_ issuer: TokenIssuer) -> String {
+        "Bearer authorization_uri=\(issuer.authorityHost)/\(issuer.tenantID)/oauth2/authorize resource_id=https://storage.azure.com"
+    }
+
+    /// Get User Delegation Key: only an Entra ID caller gets one, for at most seven days; its value is derived
+    /// from its fields (see ``UserDelegationKey``), so nothing is stored.
+    private func userDelegationKey(_ request: BlobRequest, body: RequestBody, version: String) async throws -> Response {
+        guard let account = configuration.accounts.first(where: { $0.name == request.account }) else {
+            throw BlobServiceError.resourceNotFound()
+        }
+        guard let authorization = request.header("Authorization"), authorization.hasPrefix("Bearer ") else {
+            throw BlobServiceError.authenticationFailed("Only requests with an Entra ID bearer token may get a user delegation key.")
+        }
+        let token = String(authorization.dropFirst(7))
+        var objectID = TokenIssuer.stableUUID("static-bearer-token")
+        var tenantID = configuration.tenantID
+        if token != configuration.staticBearerToken {
+            guard let tokenIssuer else { throw BlobServiceError.authenticationFailed("The bearer token is not valid for this account.") }
+            switch tokenIssuer.validate(token, audiences: Self.storageAudiences(account)) {
+            case .rejected(let reason):
+                throw BlobServiceError.invalidAuthenticationInfo(reason.description, challenge: Self.challenge(tokenIssuer))
+            case .valid(let jwt):
+                objectID = jwt.string("oid") ?? objectID
+                tenantID = jwt.string("tid") ?? tenantID
+            }
+        }
+        let root = try XMLNode.parse(try await readSmallBody(body))
+        guard root.name == "KeyInfo" else { throw BlobServiceError.invalidXML() }
+        let now = storage.now()
+        guard let expiryText = root.value("Expiry"), let expiry = HTTPDate.parseISO8601(expiryText) else {
+            throw BlobServiceError.invalidXmlNodeValue("Expiry")
+        }
+        let startText = root.value("Start") ?? HTTPDate.iso8601(now)
+        guard let start = HTTPDate.parseISO8601(startText) else { throw BlobServiceError.invalidXmlNodeValue("Start") }
+        guard expiry > start, expiry <= now.addingTimeInterval(7 * 86400 + 300) else {
+            throw BlobServiceError.invalidXmlNodeValue("Expiry")
+        }
+        let value = UserDelegationKey.value(
+            account: account, objectID: objectID, tenantID: tenantID, start: startText, expiry: expiryText, service: "b",
+            version: version)
+        var xml = XMLWriter()
+        xml.element("UserDelegationKey") { xml in
+            xml.element("SignedOid", objectID)
+            xml.element("SignedTid", tenantID)
+            xml.element("SignedStart", startText)
+            xml.element("SignedExpiry", expiryText)
+            xml.element("SignedService", "b")
+            xml.element("SignedVersion", version)
+            if let delegated = root.value("DelegatedUserTid") { xml.element("SignedDelegatedUserTid", delegated) }
+            xml.element("Value", value)
+        }
+        return xmlResponse(xml)
     }
 
     // MARK: Routing

@@ -19,6 +19,12 @@ actor BlobStorage {
     private var lastTick: UInt64 = 0
     private var serviceSettingsCache: [String: ServiceSettings] = [:]
 
+    /// Closes the store once the servers have stopped, so RocksDB is shut down before the process exits rather
+    /// than whenever the last server task lets go of this actor. Later calls fail with KumoKV's `.closed`.
+    func close() throws {
+        try store.close()
+    }
+
     static let containers: ColumnFamily = "containers"
     static let blobs: ColumnFamily = "blobs"
     static let blocks: ColumnFamily = "uncommitted-blocks"

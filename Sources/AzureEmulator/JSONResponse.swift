@@ -6,7 +6,9 @@ import NIOCore
 extension Response {
     /// A JSON response (Entra ID, managed identity and Key Vault all answer JSON, errors included).
     static func json(_ status: HTTPResponse.Status, _ object: Any, headers: HTTPFields = [:]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
         fields[.cacheControl] = "no-store, no-cache"
@@ -66,7 +68,9 @@ struct ServiceRequest {
 
     /// The bearer token of the `Authorization` header, if it has one.
     var bearerToken: String? {
-        guard let authorization = header("Authorization"), authorization.lowercased().hasPrefix("bearer ") else { return nil }
+        guard let authorization = header("Authorization"), authorization.lowercased().hasPrefix("bearer ") else {
+            return nil
+        }
         return String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 }

@@ -82,8 +82,10 @@ struct JSONWebToken {
 
     /// Serialises and RS256-signs a token. Keys are sorted so equal inputs give equal tokens.
     static func sign(header: [String: Any], claims: [String: Any], with key: _RSA.Signing.PrivateKey) throws -> String {
-        let headerData = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
-        let claimsData = try JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys, .withoutEscapingSlashes])
+        let headerData = try JSONSerialization.data(
+            withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
+        let claimsData = try JSONSerialization.data(
+            withJSONObject: claims, options: [.sortedKeys, .withoutEscapingSlashes])
         let input = "\(Base64URL.encode(headerData)).\(Base64URL.encode(claimsData))"
         let signature = try key.signature(for: SHA256.hash(data: Data(input.utf8)), padding: .insecurePKCS1v1_5)
         return "\(input).\(Base64URL.encode(signature.rawRepresentation))"

@@ -39,18 +39,24 @@ struct KeyVaultResponder: Sendable {
         do {
             try authorize(request)
             guard let version = request.query["api-version"], !version.isEmpty else {
-                throw BlobServiceError(status: 400, code: "BadParameter", message: "The api-version query parameter is required.")
+                throw BlobServiceError(
+                    status: 400, code: "BadParameter", message: "The api-version query parameter is required.")
             }
             guard Self.isSupported(apiVersion: version) else {
-                throw BlobServiceError(status: 400, code: "BadParameter",
-                    message: "The specified version (\(version)) is not recognized. Consider using the latest supported version (2025-07-01).")
+                throw BlobServiceError(
+                    status: 400, code: "BadParameter",
+                    message:
+                        "The specified version (\(version)) is not recognized. Consider using the latest supported version (2025-07-01)."
+                )
             }
             response = try await route(request)
         } catch let error as BlobServiceError {
             var headers = HTTPFields()
             for (name, value) in error.headers { headers[HTTPField.Name(name)!] = value }
             var body: [String: Any] = ["code": error.code, "message": error.message]
-            if let inner = error.details.first(where: { $0.0 == "innererror" }) { body["innererror"] = ["code": inner.1] }
+            if let inner = error.details.first(where: { $0.0 == "innererror" }) {
+                body["innererror"] = ["code": inner.1]
+            }
             response = .json(.init(code: error.status), ["error": body], headers: headers)
         }
         response.headers[HTTPField.Name("x-ms-request-id")!] = UUID().uuidString.lowercased()
@@ -63,10 +69,12 @@ struct KeyVaultResponder: Sendable {
     }
 
     private func authorize(_ request: ServiceRequest) throws(BlobServiceError) {
-        let challenge = "Bearer authorization=\"\(issuer.authorityHost)/\(issuer.tenantID)\", resource=\"https://vault.azure.net\""
+        let challenge =
+            "Bearer authorization=\"\(issuer.authorityHost)/\(issuer.tenantID)\", resource=\"https://vault.azure.net\""
         guard let token = request.bearerToken else {
-            throw BlobServiceError(status: 401, code: "Unauthorized", message: "AKV10000: Request is missing a Bearer or PoP token.",
-                                   headers: [("WWW-Authenticate", challenge)])
+            throw BlobServiceError(
+                status: 401, code: "Unauthorized", message: "AKV10000: Request is missing a Bearer or PoP token.",
+                headers: [("WWW-Authenticate", challenge)])
         }
         if let accepted = configuration.staticBearerToken, token == accepted { return }
         if case .rejected(let reason) = issuer.validate(token, audiences: Self.audiences) {
@@ -77,7 +85,8 @@ struct KeyVaultResponder: Sendable {
             case .wrongIssuer: message = "AKV10032: Invalid issuer. Expected \(issuer.issuer)."
             default: message = "AKV10000: \(reason.description)"
             }
-            throw BlobServiceError(status: 401, code: "Unauthorized", message: message, headers: [("WWW-Authenticate", challenge)])
+            throw BlobServiceError(
+                status: 401, code: "Unauthorized", message: message, headers: [("WWW-Authenticate", challenge)])
         }
     }
 
@@ -119,21 +128,26 @@ struct KeyVaultResponder: Sendable {
             case (.delete, 2): return try await deleteKey(name: s[1])
             case (.get, 2): return try await getKey(name: s[1], version: "")
             case (.get, 3) where s[2] == "versions": return try await listKeys(request, name: s[1])
-            case (.get, 3) where s[2] == "rotationpolicy": return try await rotationPolicy(request, name: s[1], update: false)
-            case (.put, 3) where s[2] == "rotationpolicy": return try await rotationPolicy(request, name: s[1], update: true)
+            case (.get, 3) where s[2] == "rotationpolicy":
+                return try await rotationPolicy(request, name: s[1], update: false)
+            case (.put, 3) where s[2] == "rotationpolicy":
+                return try await rotationPolicy(request, name: s[1], update: true)
             case (.put, 2): return try await importKey(request, name: s[1])
             case (.get, 3): return try await getKey(name: s[1], version: s[2])
             case (.patch, 2): return try await updateKey(request, name: s[1], version: "")
             case (.patch, 3): return try await updateKey(request, name: s[1], version: s[2])
-            case (.post, 4): return try await keyOperation(request, name: s[1], version: s[2], operation: s[3].lowercased())
-            case (.post, 3): return try await keyOperation(request, name: s[1], version: "", operation: s[2].lowercased())
+            case (.post, 4):
+                return try await keyOperation(request, name: s[1], version: s[2], operation: s[3].lowercased())
+            case (.post, 3):
+                return try await keyOperation(request, name: s[1], version: "", operation: s[2].lowercased())
             default: break
             }
         case "rng" where method == .post && s.count == 1:
             // Get Random Bytes: 1 to 128 bytes from the system's generator.
             let body = try body(request)
             guard let count = JSONWebToken.integer(body["count"]), (1...128).contains(count) else {
-                throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'count' must be between 1 and 128.")
+                throw BlobServiceError(
+                    status: 400, code: "BadParameter", message: "Property 'count' must be between 1 and 128.")
             }
             var generator = SystemRandomNumberGenerator()
             let bytes = Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
@@ -148,18 +162,25 @@ struct KeyVaultResponder: Sendable {
             }
         default: break
         }
-        throw BlobServiceError(status: 405, code: "MethodNotAllowed",
-                               message: "The requested resource does not support http method '\(method.rawValue)'.")
+        throw BlobServiceError(
+            status: 405, code: "MethodNotAllowed",
+            message: "The requested resource does not support http method '\(method.rawValue)'.")
     }
 
     // MARK: Shared
 
     static func validateName(_ name: String, kind: String) throws(BlobServiceError) {
-        let valid = (1...127).contains(name.utf8.count)
-            && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 }
+        let valid =
+            (1...127).contains(name.utf8.count)
+            && name.utf8.allSatisfy {
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45
+            }
         guard valid else {
-            throw BlobServiceError(status: 400, code: "BadParameter",
-                message: "The request URI contains an invalid name: \(name). \(kind) names may only contain alphanumeric characters and dashes, and must be between 1 and 127 characters long.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter",
+                message:
+                    "The request URI contains an invalid name: \(name). \(kind) names may only contain alphanumeric characters and dashes, and must be between 1 and 127 characters long."
+            )
         }
     }
 
@@ -182,7 +203,8 @@ struct KeyVaultResponder: Sendable {
     private static func apply(_ json: Any?, to attributes: inout VaultAttributes) throws(BlobServiceError) {
         guard let json else { return }
         guard let object = json as? [String: Any] else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'attributes' must be an object.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "Property 'attributes' must be an object.")
         }
         if let enabled = object["enabled"] as? Bool { attributes.enabled = enabled }
         if object.keys.contains("nbf") { attributes.notBefore = JSONWebToken.integer(object["nbf"]) }
@@ -192,7 +214,8 @@ struct KeyVaultResponder: Sendable {
     private static func tags(_ json: Any?) throws(BlobServiceError) -> [String: String]? {
         guard let json, !(json is NSNull) else { return nil }
         guard let tags = json as? [String: String] else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'tags' must map names to strings.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "Property 'tags' must map names to strings.")
         }
         guard tags.count <= 15 else {
             throw BlobServiceError(status: 400, code: "BadParameter", message: "The number of tags cannot exceed 15.")
@@ -202,23 +225,30 @@ struct KeyVaultResponder: Sendable {
 
     private func body(_ request: ServiceRequest) throws(BlobServiceError) -> [String: Any] {
         guard let body = request.jsonBody else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "The request body is missing or is not a JSON object.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "The request body is missing or is not a JSON object.")
         }
         return body
     }
 
     /// Paging of list operations: `maxresults` (1-25, Key Vault's limit) and an opaque `$skiptoken`.
-    private func page<T>(_ items: [T], request: ServiceRequest, path: String) throws(BlobServiceError) -> (items: [T], nextLink: String?) {
+    private func page<T>(_ items: [T], request: ServiceRequest, path: String) throws(BlobServiceError) -> (
+        items: [T], nextLink: String?
+    ) {
         var limit = 25
         if let text = request.query["maxresults"] {
             guard let value = Int(text), (1...25).contains(value) else {
-                throw BlobServiceError(status: 400, code: "BadParameter", message: "Invalid value for maxresults: \(text). The value must be between 1 and 25.")
+                throw BlobServiceError(
+                    status: 400, code: "BadParameter",
+                    message: "Invalid value for maxresults: \(text). The value must be between 1 and 25.")
             }
             limit = value
         }
         var start = 0
         if let token = request.query["$skiptoken"] {
-            guard let data = Base64URL.decode(token), let offset = Int(String(decoding: data, as: UTF8.self)), offset >= 0 else {
+            guard let data = Base64URL.decode(token), let offset = Int(String(decoding: data, as: UTF8.self)),
+                offset >= 0
+            else {
                 throw BlobServiceError(status: 400, code: "BadParameter", message: "The $skiptoken is not valid.")
             }
             start = min(offset, items.count)
@@ -236,29 +266,38 @@ struct KeyVaultResponder: Sendable {
     private static func notFound(_ kind: String, _ name: String, version: String = "") -> BlobServiceError {
         let code = kind == "secret" ? "SecretNotFound" : "KeyNotFound"
         let shown = version.isEmpty ? name : "\(name)/\(version)"
-        return BlobServiceError(status: 404, code: code,
-            message: "A \(kind) with (name/id) \(shown) was not found in this key vault. If you recently deleted this \(kind) you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182")
+        return BlobServiceError(
+            status: 404, code: code,
+            message:
+                "A \(kind) with (name/id) \(shown) was not found in this key vault. If you recently deleted this \(kind) you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+        )
     }
 
     private static func deletedNotFound(_ kind: String, _ name: String) -> BlobServiceError {
-        BlobServiceError(status: 404, code: kind == "secret" ? "SecretNotFound" : "KeyNotFound",
-                         message: "Deleted \(kind == "secret" ? "Secret" : "Key") not found: \(name)")
+        BlobServiceError(
+            status: 404, code: kind == "secret" ? "SecretNotFound" : "KeyNotFound",
+            message: "Deleted \(kind == "secret" ? "Secret" : "Key") not found: \(name)")
     }
 
     private static func deletedConflict(_ kind: String, _ name: String) -> BlobServiceError {
-        BlobServiceError(status: 409, code: "Conflict",
-            message: "\(kind == "secret" ? "Secret" : "Key") \(name) is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the \(kind) can only be recovered or purged.",
+        BlobServiceError(
+            status: 409, code: "Conflict",
+            message:
+                "\(kind == "secret" ? "Secret" : "Key") \(name) is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the \(kind) can only be recovered or purged.",
             details: [("innererror", "ObjectIsDeletedButRecoverable")])
     }
 
     private static func disabled(_ kind: String, operation: String) -> BlobServiceError {
-        BlobServiceError(status: 403, code: "Forbidden", message: "Operation \(operation) is not allowed on a disabled \(kind).",
-                         details: [("innererror", kind == "secret" ? "SecretDisabled" : "KeyDisabled")])
+        BlobServiceError(
+            status: 403, code: "Forbidden", message: "Operation \(operation) is not allowed on a disabled \(kind).",
+            details: [("innererror", kind == "secret" ? "SecretDisabled" : "KeyDisabled")])
     }
 
     private func deletionJSON(_ kind: String, _ name: String, _ deletion: Deletion) -> [String: Any] {
-        ["recoveryId": "\(vaultURL)/deleted\(kind)s/\(name)", "deletedDate": deletion.deletedDate,
-         "scheduledPurgeDate": deletion.scheduledPurgeDate]
+        [
+            "recoveryId": "\(vaultURL)/deleted\(kind)s/\(name)", "deletedDate": deletion.deletedDate,
+            "scheduledPurgeDate": deletion.scheduledPurgeDate,
+        ]
     }
 
     private static func findVersion<V>(_ object: VaultObject<V>?, version: String, id: (V) -> String) -> V? {
@@ -283,16 +322,19 @@ struct KeyVaultResponder: Sendable {
         try Self.validateName(name, kind: "Secret")
         let body = try body(request)
         guard let value = body["value"] as? String else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'value' is required and must be a string.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "Property 'value' is required and must be a string.")
         }
         guard value.utf8.count <= 25 * 1024 else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "The secret value exceeds the 25 KB limit.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "The secret value exceeds the 25 KB limit.")
         }
         let now = Self.now
         var attributes = VaultAttributes(created: now, updated: now)
         try Self.apply(body["attributes"], to: &attributes)
         let secret = SecretVersion(
-            version: Self.newVersion(), value: value, contentType: body["contentType"] as? String, tags: try Self.tags(body["tags"]),
+            version: Self.newVersion(), value: value, contentType: body["contentType"] as? String,
+            tags: try Self.tags(body["tags"]),
             attributes: attributes)
         try await store.update { state throws in
             if state.secrets[name]?.deletion != nil { throw Self.deletedConflict("secret", name) }
@@ -313,7 +355,8 @@ struct KeyVaultResponder: Sendable {
         let tags = try Self.tags(body["tags"])
         let updated = try await store.update { state throws -> SecretVersion in
             guard var object = state.secrets[name], object.deletion == nil,
-                let index = version.isEmpty ? object.versions.indices.last : object.versions.firstIndex(where: { $0.version == version })
+                let index = version.isEmpty
+                    ? object.versions.indices.last : object.versions.firstIndex(where: { $0.version == version })
             else { throw Self.notFound("secret", name, version: version) }
             var secret = object.versions[index]
             try Self.apply(body["attributes"], to: &secret.attributes)
@@ -334,14 +377,18 @@ struct KeyVaultResponder: Sendable {
             path = "/secrets/\(name)/versions"
             // Azure answers an empty list for a name it does not know, and orders versions by their ids.
             let versions = await store.read { state in
-                (state.secrets[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted { $0.version < $1.version }
+                (state.secrets[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted {
+                    $0.version < $1.version
+                }
             }
             items = versions.map { secretItem(name, $0, withVersion: true) }
         } else {
             path = "/secrets"
             let latest = await store.read { state in
-                state.secrets.filter { $0.value.deletion == nil }.compactMap { entry in entry.value.versions.last.map { (entry.key, $0) } }
-                    .sorted { $0.0 < $1.0 }
+                state.secrets.filter { $0.value.deletion == nil }.compactMap { entry in
+                    entry.value.versions.last.map { (entry.key, $0) }
+                }
+                .sorted { $0.0 < $1.0 }
             }
             items = latest.map { secretItem($0.0, $0.1, withVersion: false) }
         }
@@ -370,7 +417,8 @@ struct KeyVaultResponder: Sendable {
             state.secrets[name] = object
             return (latest, deletion)
         }
-        return .json(.ok, secretJSON(name, secret, includeValue: false).merging(deletionJSON("secret", name, deletion)) { $1 })
+        return .json(
+            .ok, secretJSON(name, secret, includeValue: false).merging(deletionJSON("secret", name, deletion)) { $1 })
     }
 
     private func deletedSecretJSON(_ name: String, _ object: VaultObject<SecretVersion>, item: Bool) -> [String: Any]? {
@@ -380,7 +428,9 @@ struct KeyVaultResponder: Sendable {
     }
 
     private func listDeletedSecrets(_ request: ServiceRequest) async throws -> Response {
-        let deleted = await store.read { state in state.secrets.filter { $0.value.deletion != nil }.sorted { $0.key < $1.key } }
+        let deleted = await store.read { state in
+            state.secrets.filter { $0.value.deletion != nil }.sorted { $0.key < $1.key }
+        }
         let items = deleted.compactMap { deletedSecretJSON($0.key, $0.value, item: true) }
         let (slice, nextLink) = try page(items, request: request, path: "/deletedsecrets")
         return .json(.ok, ["value": slice, "nextLink": nextLink.map { $0 as Any } ?? NSNull()])
@@ -388,7 +438,9 @@ struct KeyVaultResponder: Sendable {
 
     private func getDeletedSecret(name: String) async throws -> Response {
         let object = await store.read { $0.secrets[name] }
-        guard let object, let json = deletedSecretJSON(name, object, item: false) else { throw Self.deletedNotFound("secret", name) }
+        guard let object, let json = deletedSecretJSON(name, object, item: false) else {
+            throw Self.deletedNotFound("secret", name)
+        }
         return .json(.ok, json)
     }
 
@@ -445,7 +497,8 @@ struct KeyVaultResponder: Sendable {
         try Self.apply(body["attributes"], to: &attributes)
         let key = try VaultKeyMaterial.generate(
             keyType: keyType, size: JSONWebToken.integer(body["key_size"]), curve: body["crv"] as? String,
-            operations: operations, version: Self.newVersion(), tags: try Self.tags(body["tags"]), attributes: attributes)
+            operations: operations, version: Self.newVersion(), tags: try Self.tags(body["tags"]),
+            attributes: attributes)
         try await store.update { state throws in
             if state.keys[name]?.deletion != nil { throw Self.deletedConflict("key", name) }
             state.keys[name, default: VaultObject(versions: [])].versions.append(key)
@@ -459,13 +512,15 @@ struct KeyVaultResponder: Sendable {
         try Self.validateName(name, kind: "Key")
         let body = try body(request)
         guard let jwk = body["key"] as? [String: Any], let keyType = jwk["kty"] as? String else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'key' must be a JSON web key with 'kty'.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "Property 'key' must be a JSON web key with 'kty'.")
         }
         let now = Self.now
         var attributes = VaultAttributes(created: now, updated: now)
         try Self.apply(body["attributes"], to: &attributes)
         let key = try VaultKeyMaterial.importKey(
-            jwk: jwk, keyType: (body["Hsm"] as? Bool ?? false) && !keyType.hasSuffix("-HSM") ? keyType + "-HSM" : keyType,
+            jwk: jwk,
+            keyType: (body["Hsm"] as? Bool ?? false) && !keyType.hasSuffix("-HSM") ? keyType + "-HSM" : keyType,
             version: Self.newVersion(), tags: try Self.tags(body["tags"]), attributes: attributes)
         try await store.update { state throws in
             if state.keys[name]?.deletion != nil { throw Self.deletedConflict("key", name) }
@@ -500,11 +555,13 @@ struct KeyVaultResponder: Sendable {
         {
             return .json(.ok, policy)
         }
-        return .json(.ok, [
-            "id": id,
-            "lifetimeActions": [["trigger": ["timeBeforeExpiry": "P30D"], "action": ["type": "Notify"]]],
-            "attributes": ["expiryTime": NSNull(), "created": NSNull(), "updated": NSNull()],
-        ] as [String: Any])
+        return .json(
+            .ok,
+            [
+                "id": id,
+                "lifetimeActions": [["trigger": ["timeBeforeExpiry": "P30D"], "action": ["type": "Notify"]]],
+                "attributes": ["expiryTime": NSNull(), "created": NSNull(), "updated": NSNull()],
+            ] as [String: Any])
     }
 
     private func rotateKey(name: String) async throws -> Response {
@@ -532,7 +589,8 @@ struct KeyVaultResponder: Sendable {
         let tags = try Self.tags(body["tags"])
         let updated = try await store.update { state throws -> KeyVersion in
             guard var object = state.keys[name], object.deletion == nil,
-                let index = version.isEmpty ? object.versions.indices.last : object.versions.firstIndex(where: { $0.version == version })
+                let index = version.isEmpty
+                    ? object.versions.indices.last : object.versions.firstIndex(where: { $0.version == version })
             else { throw Self.notFound("key", name, version: version) }
             var key = object.versions[index]
             try Self.apply(body["attributes"], to: &key.attributes)
@@ -553,14 +611,18 @@ struct KeyVaultResponder: Sendable {
             path = "/keys/\(name)/versions"
             // Azure answers an empty list for a name it does not know, and orders versions by their ids.
             let versions = await store.read { state in
-                (state.keys[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted { $0.version < $1.version }
+                (state.keys[name].flatMap { $0.deletion == nil ? $0.versions : nil } ?? []).sorted {
+                    $0.version < $1.version
+                }
             }
             items = versions.map { keyItem(name, $0, withVersion: true) }
         } else {
             path = "/keys"
             let latest = await store.read { state in
-                state.keys.filter { $0.value.deletion == nil }.compactMap { entry in entry.value.versions.last.map { (entry.key, $0) } }
-                    .sorted { $0.0 < $1.0 }
+                state.keys.filter { $0.value.deletion == nil }.compactMap { entry in
+                    entry.value.versions.last.map { (entry.key, $0) }
+                }
+                .sorted { $0.0 < $1.0 }
             }
             items = latest.map { keyItem($0.0, $0.1, withVersion: false) }
         }
@@ -583,10 +645,14 @@ struct KeyVaultResponder: Sendable {
     }
 
     private func listDeletedKeys(_ request: ServiceRequest) async throws -> Response {
-        let deleted = await store.read { state in state.keys.filter { $0.value.deletion != nil }.sorted { $0.key < $1.key } }
+        let deleted = await store.read { state in
+            state.keys.filter { $0.value.deletion != nil }.sorted { $0.key < $1.key }
+        }
         let items = deleted.compactMap { entry -> [String: Any]? in
             guard let deletion = entry.value.deletion, let latest = entry.value.versions.last else { return nil }
-            return keyItem(entry.key, latest, withVersion: false).merging(deletionJSON("key", entry.key, deletion)) { $1 }
+            return keyItem(entry.key, latest, withVersion: false).merging(deletionJSON("key", entry.key, deletion)) {
+                $1
+            }
         }
         let (slice, nextLink) = try page(items, request: request, path: "/deletedkeys")
         return .json(.ok, ["value": slice, "nextLink": nextLink.map { $0 as Any } ?? NSNull()])
@@ -651,19 +717,25 @@ struct KeyVaultResponder: Sendable {
             let plain = await store.openBackup(data),
             let backup = try? JSONDecoder().decode(Backup.self, from: plain), backup.kind == kind
         else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "Backup blob contains invalid or corrupt version.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "Backup blob contains invalid or corrupt version.")
         }
         let name = backup.name
         try await store.update { state throws in
             let exists = kind == "secret" ? state.secrets[name] != nil : state.keys[name] != nil
             if exists {
-                throw BlobServiceError(status: 409, code: "Conflict",
-                    message: "\(kind == "secret" ? "Secret" : "Key") \(name) already exists and cannot be restored over; delete and purge it first.")
+                throw BlobServiceError(
+                    status: 409, code: "Conflict",
+                    message:
+                        "\(kind == "secret" ? "Secret" : "Key") \(name) already exists and cannot be restored over; delete and purge it first."
+                )
             }
             if var secret = backup.secret { secret.deletion = nil; state.secrets[name] = secret }
             if var key = backup.key { key.deletion = nil; state.keys[name] = key }
         }
-        if let latest = backup.secret?.versions.last { return .json(.ok, secretJSON(name, latest, includeValue: false)) }
+        if let latest = backup.secret?.versions.last {
+            return .json(.ok, secretJSON(name, latest, includeValue: false))
+        }
         guard let latest = backup.key?.versions.last else { throw Self.notFound(kind, name) }
         return .json(.ok, try keyJSON(name, latest))
     }
@@ -675,30 +747,39 @@ struct KeyVaultResponder: Sendable {
         "verify": "verify",
     ]
 
-    private func keyOperation(_ request: ServiceRequest, name: String, version: String, operation: String) async throws -> Response {
+    private func keyOperation(_ request: ServiceRequest, name: String, version: String, operation: String) async throws
+        -> Response
+    {
         guard let operationName = Self.operationNames[operation] else {
-            throw BlobServiceError(status: 405, code: "MethodNotAllowed", message: "The requested resource does not support http method 'POST'.")
+            throw BlobServiceError(
+                status: 405, code: "MethodNotAllowed",
+                message: "The requested resource does not support http method 'POST'.")
         }
         let key = await store.read { Self.findVersion($0.keys[name], version: version, id: \.version) }
         guard let key else { throw Self.notFound("key", name, version: version) }
         guard key.attributes.enabled else { throw Self.disabled("key", operation: operationName) }
         guard key.keyOperations.contains(operationName) else {
-            throw BlobServiceError(status: 403, code: "Forbidden", message: "Operation \(operationName) is not permitted on this key.",
-                                   details: [("innererror", "KeyOperationForbidden")])
+            throw BlobServiceError(
+                status: 403, code: "Forbidden", message: "Operation \(operationName) is not permitted on this key.",
+                details: [("innererror", "KeyOperationForbidden")])
         }
         let body = try body(request)
         guard let algorithm = body["alg"] as? String else {
             throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'alg' is required.")
         }
         guard let valueText = body["value"] as? String, let value = Base64URL.decode(valueText) else {
-            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property 'value' is required and must be base64url.")
+            throw BlobServiceError(
+                status: 400, code: "BadParameter", message: "Property 'value' is required and must be base64url.")
         }
         let kid = "\(vaultURL)/keys/\(name)/\(key.version)"
         switch operationName {
         case "verify":
             guard let signatureText = body["value"] as? String, let digestText = body["digest"] as? String,
                 let signature = Base64URL.decode(signatureText), let digest = Base64URL.decode(digestText)
-            else { throw BlobServiceError(status: 400, code: "BadParameter", message: "Properties 'digest' and 'value' are required.") }
+            else {
+                throw BlobServiceError(
+                    status: 400, code: "BadParameter", message: "Properties 'digest' and 'value' are required.")
+            }
             let valid = try VaultKeyMaterial.verify(key, algorithm: algorithm, digest: digest, signature: signature)
             return .json(.ok, ["value": valid])
         case "sign":
@@ -706,9 +787,11 @@ struct KeyVaultResponder: Sendable {
             return .json(.ok, ["kid": kid, "value": Base64URL.encode(signature)])
         default:
             let parameters = VaultKeyMaterial.CipherParameters(
-                iv: (body["iv"] as? String).flatMap(Base64URL.decode), aad: (body["aad"] as? String).flatMap(Base64URL.decode),
+                iv: (body["iv"] as? String).flatMap(Base64URL.decode),
+                aad: (body["aad"] as? String).flatMap(Base64URL.decode),
                 tag: (body["tag"] as? String).flatMap(Base64URL.decode))
-            let result = try VaultKeyMaterial.cipher(key, operation: operationName, algorithm: algorithm, value: value, parameters: parameters)
+            let result = try VaultKeyMaterial.cipher(
+                key, operation: operationName, algorithm: algorithm, value: value, parameters: parameters)
             var json: [String: Any] = ["kid": kid, "value": Base64URL.encode(result.value)]
             if let iv = result.parameters.iv { json["iv"] = Base64URL.encode(iv) }
             if let tag = result.parameters.tag { json["tag"] = Base64URL.encode(tag) }

@@ -39,6 +39,25 @@ struct SharedAccessSignature {
         return parts.joined(separator: "\n")
     }
 
+    /// A user delegation SAS names the key it was signed with (`skoid` and friends) instead of an access policy.
+    var isUserDelegation: Bool { fields["skoid"] != nil }
+
+    /// The string-to-sign of a user delegation SAS: the service layout with the delegation key's fields in place
+    /// of `si`, plus the fields each service version added.
+    func userDelegationStringToSign(canonicalResource: String, snapshot: String) -> String {
+        let version = self["sv"]
+        var parts = [self["sp"], self["st"], self["se"], canonicalResource]
+        parts += [self["skoid"], self["sktid"], self["skt"], self["ske"], self["sks"], self["skv"]]
+        if version >= "2020-02-10" { parts += [self["saoid"], self["suoid"], self["scid"]] }
+        if version >= "2025-07-05" { parts += [self["skdutid"], self["sduoid"]] }
+        parts += [self["sip"], self["spr"], version, self["sr"], snapshot]
+        if version >= "2020-12-06" { parts.append(self["ses"]) }
+        // Signed request headers and query parameters (srh, srq): empty lines unless the SAS pins some.
+        if version >= "2026-04-06" { parts += [self["srh"], self["srq"]] }
+        parts += [self["rscc"], self["rscd"], self["rsce"], self["rscl"], self["rsct"]]
+        return parts.joined(separator: "\n")
+    }
+
     /// Whether `signature` is the HMAC-SHA256 of `stringToSign` under `key`, compared in constant time.
     static func matches(_ signature: String, stringToSign: String, key: String) -> Bool {
         guard let expected = SharedKeyVerifier.signature(stringToSign, key: key) else { return false }
@@ -76,9 +95,6 @@ struct SharedAccessSignature {
         if !isAccountSAS && !self["si"].isEmpty {
             throw .authenticationFailed("Stored access policies (si) are not supported by this emulator.")
         }
-        if fields["skoid"] != nil {
-            throw .authenticationFailed("User delegation SAS is not supported by this emulator.")
-        }
 
         let stringToSign: String
         if isAccountSAS {
@@ -97,9 +113,22 @@ struct SharedAccessSignature {
             }
             let snapshot = self["sr"] == "bv" ? (context.request.queryValue("versionid") ?? "")
                 : (context.request.queryValue("snapshot") ?? "")
-            stringToSign = serviceStringToSign(canonicalResource: resource, snapshot: snapshot)
+            stringToSign = isUserDelegation
+                ? userDelegationStringToSign(canonicalResource: resource, snapshot: snapshot)
+                : serviceStringToSign(canonicalResource: resource, snapshot: snapshot)
         }
-        guard Self.matches(signature, stringToSign: stringToSign, key: context.account.key) else {
+        var signingKey = context.account.key
+        if isUserDelegation {
+            guard let keyStart = HTTPDate.parseISO8601(self["skt"]), let keyExpiry = HTTPDate.parseISO8601(self["ske"]),
+                keyStart <= context.now, context.now < keyExpiry
+            else {
+                throw .authenticationFailed("The user delegation key is not valid at this time (skt \(self["skt"]), ske \(self["ske"])).")
+            }
+            signingKey = UserDelegationKey.value(
+                account: context.account, objectID: self["skoid"], tenantID: self["sktid"], start: self["skt"],
+                expiry: self["ske"], service: self["sks"], version: self["skv"])
+        }
+        guard Self.matches(signature, stringToSign: stringToSign, key: signingKey) else {
             let shown = stringToSign.replacingOccurrences(of: "\n", with: "\\n")
             throw .authenticationFailed("Signature did not match. String to sign used was \(shown)")
         }
@@ -185,5 +214,18 @@ extension BlobServiceError {
     }
     static func protocolMismatch() -> Self {
         .init(status: 403, code: "AuthorizationProtocolMismatch", message: "This request is not authorized to perform this operation using this protocol.")
+    }
+}
+
+/// User delegation keys (Get User Delegation Key). The emulator keeps none: a key's value is an HMAC of its
+/// fields under the account key, so the fields a SAS carries are enough to recompute it, and rotating the
+/// account key revokes every delegation key, as in Azure.
+enum UserDelegationKey {
+    static func value(
+        account: StorageAccount, objectID: String, tenantID: String, start: String, expiry: String, service: String,
+        version: String
+    ) -> String {
+        let fields = ["user-delegation-key", objectID, tenantID, start, expiry, service, version].joined(separator: "\n")
+        return SharedKeyVerifier.signature(fields, key: account.key) ?? ""
     }
 }

@@ -57,7 +57,8 @@ final class TokenIssuer: Sendable {
         let claims: [String: Any] = [
             "aud": audience, "iss": issuer, "iat": Int(issuedAt), "nbf": Int(issuedAt), "exp": Int(expires),
             "tid": tenantID, "oid": objectID, "sub": subject ?? objectID, "appid": clientID, "azp": clientID,
-            "appidacr": "1", "idtyp": "app", "ver": "2.0", "uti": Base64URL.encode(Data(UUID().uuidString.utf8).prefix(16)),
+            "appidacr": "1", "idtyp": "app", "ver": "2.0",
+            "uti": Base64URL.encode(Data(UUID().uuidString.utf8).prefix(16)),
         ]
         let header: [String: Any] = ["alg": "RS256", "typ": "JWT", "kid": keyID]
         return Issued(
@@ -142,7 +143,10 @@ final class TokenIssuer: Sendable {
         bytes[6] = (bytes[6] & 0x0F) | 0x50
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        let parts = [
+            hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
+            hex.dropFirst(20),
+        ]
         return parts.joined(separator: "-")
     }
 }

@@ -29,7 +29,8 @@ enum VaultKeyMaterial {
             }
             let key = try _RSA.Signing.PrivateKey(keySize: keySize)
             return KeyVersion(
-                version: version, keyType: keyType, keyOperations: operations ?? rsaOperations, keySize: bits, curve: nil,
+                version: version, keyType: keyType, keyOperations: operations ?? rsaOperations, keySize: bits,
+                curve: nil,
                 secretMaterial: key.derRepresentation, tags: tags, attributes: attributes)
         case "oct", "oct-HSM":
             let bits = size ?? 256
@@ -37,7 +38,8 @@ enum VaultKeyMaterial {
                 throw badParameter("The specified oct key size \(bits) is not supported; use 128, 192 or 256.")
             }
             return KeyVersion(
-                version: version, keyType: keyType, keyOperations: operations ?? octOperations, keySize: bits, curve: nil,
+                version: version, keyType: keyType, keyOperations: operations ?? octOperations, keySize: bits,
+                curve: nil,
                 secretMaterial: SymmetricKey(size: .init(bitCount: bits)).withUnsafeBytes { Data($0) }, tags: tags,
                 attributes: attributes)
         case "EC", "EC-HSM":
@@ -50,10 +52,12 @@ enum VaultKeyMaterial {
             default: throw badParameter("The specified curve \(name) is not supported; use P-256, P-384 or P-521.")
             }
             return KeyVersion(
-                version: version, keyType: keyType, keyOperations: operations ?? ecOperations, keySize: nil, curve: name,
+                version: version, keyType: keyType, keyOperations: operations ?? ecOperations, keySize: nil,
+                curve: name,
                 secretMaterial: raw, tags: tags, attributes: attributes)
         default:
-            throw badParameter("The specified key type \(keyType) is not supported; use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.")
+            throw badParameter(
+                "The specified key type \(keyType) is not supported; use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.")
         }
     }
 
@@ -79,13 +83,15 @@ enum VaultKeyMaterial {
                 throw badParameter("The RSA key members do not form a valid key.")
             }
             return KeyVersion(
-                version: version, keyType: keyType, keyOperations: operations ?? rsaOperations, keySize: key.keySizeInBits,
+                version: version, keyType: keyType, keyOperations: operations ?? rsaOperations,
+                keySize: key.keySizeInBits,
                 curve: nil, secretMaterial: key.derRepresentation, tags: tags, attributes: attributes)
         case "oct", "oct-HSM":
             let k = try member("k")
             guard [16, 24, 32].contains(k.count) else { throw badParameter("An oct key must be 128, 192 or 256 bits.") }
             return KeyVersion(
-                version: version, keyType: keyType, keyOperations: operations ?? octOperations, keySize: k.count * 8, curve: nil,
+                version: version, keyType: keyType, keyOperations: operations ?? octOperations, keySize: k.count * 8,
+                curve: nil,
                 secretMaterial: k, tags: tags, attributes: attributes)
         case "EC", "EC-HSM":
             let curve = jwk["crv"] as? String ?? "P-256"
@@ -103,10 +109,12 @@ enum VaultKeyMaterial {
                 throw badParameter("The EC private key 'd' is not valid for \(curve).")
             }
             return KeyVersion(
-                version: version, keyType: keyType, keyOperations: operations ?? ecOperations, keySize: nil, curve: curve,
+                version: version, keyType: keyType, keyOperations: operations ?? ecOperations, keySize: nil,
+                curve: curve,
                 secretMaterial: d, tags: tags, attributes: attributes)
         default:
-            throw badParameter("The specified key type \(keyType) is not supported; use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.")
+            throw badParameter(
+                "The specified key type \(keyType) is not supported; use RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.")
         }
     }
 
@@ -114,17 +122,24 @@ enum VaultKeyMaterial {
     static func publicMembers(of key: KeyVersion) throws -> [String: Any] {
         switch key.keyType {
         case "RSA", "RSA-HSM":
-            let primitives = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial).publicKey.getKeyPrimitives()
+            let primitives = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial).publicKey
+                .getKeyPrimitives()
             return ["n": Base64URL.encode(primitives.modulus), "e": Base64URL.encode(primitives.publicExponent)]
         case "EC", "EC-HSM":
             let point: Data
             switch key.curve {
-            case "P-384": point = try P384.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
-            case "P-521": point = try P521.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
-            default: point = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
+            case "P-384":
+                point = try P384.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
+            case "P-521":
+                point = try P521.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
+            default:
+                point = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey.rawRepresentation
             }
             let half = point.count / 2
-            return ["crv": key.curve ?? "P-256", "x": Base64URL.encode(point.prefix(half)), "y": Base64URL.encode(point.suffix(half))]
+            return [
+                "crv": key.curve ?? "P-256", "x": Base64URL.encode(point.prefix(half)),
+                "y": Base64URL.encode(point.suffix(half)),
+            ]
         default:
             return [:]
         }
@@ -149,7 +164,10 @@ enum VaultKeyMaterial {
                 if forward { return (try privateKey.publicKey.encrypt(value, padding: padding), CipherParameters()) }
                 return (try privateKey.decrypt(value, padding: padding), CipherParameters())
             } catch {
-                throw badParameter(forward ? "The value is too long for this key and algorithm." : "Decryption failed: the ciphertext is not valid for this key and algorithm.")
+                throw badParameter(
+                    forward
+                        ? "The value is too long for this key and algorithm."
+                        : "Decryption failed: the ciphertext is not valid for this key and algorithm.")
             }
         case (_, "A128KW"), (_, "A192KW"), (_, "A256KW"):
             try checkSymmetric(key, algorithm: algorithm, bits: Int(algorithm.dropFirst().prefix(3))!)
@@ -177,7 +195,9 @@ enum VaultKeyMaterial {
                 let sealed = try AES.GCM.seal(value, using: symmetric, nonce: nonce, authenticating: aad)
                 return (sealed.ciphertext, CipherParameters(iv: Data(nonce), aad: parameters.aad, tag: sealed.tag))
             }
-            guard let iv = parameters.iv, let tag = parameters.tag else { throw badParameter("Properties 'iv' and 'tag' are required.") }
+            guard let iv = parameters.iv, let tag = parameters.tag else {
+                throw badParameter("Properties 'iv' and 'tag' are required.")
+            }
             do {
                 let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: iv), ciphertext: value, tag: tag)
                 return (try AES.GCM.open(box, using: symmetric, authenticating: aad), CipherParameters())
@@ -191,8 +211,10 @@ enum VaultKeyMaterial {
             do {
                 if forward {
                     var generator = SystemRandomNumberGenerator()
-                    let ivData = parameters.iv ?? Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
-                    let encrypted = try AES._CBC.encrypt(value, using: symmetric, iv: try AES._CBC.IV(ivBytes: ivData), noPadding: noPadding)
+                    let ivData =
+                        parameters.iv ?? Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+                    let encrypted = try AES._CBC.encrypt(
+                        value, using: symmetric, iv: try AES._CBC.IV(ivBytes: ivData), noPadding: noPadding)
                     return (encrypted, CipherParameters(iv: ivData))
                 }
                 guard let ivBytes = parameters.iv else { throw badParameter("Property 'iv' is required.") }
@@ -201,8 +223,10 @@ enum VaultKeyMaterial {
             } catch let error as BlobServiceError {
                 throw error
             } catch {
-                throw badParameter(forward ? "The value must be a multiple of 16 bytes for \(algorithm), and the iv 16 bytes."
-                                           : "Decryption failed: the ciphertext or iv is not valid for \(algorithm).")
+                throw badParameter(
+                    forward
+                        ? "The value must be a multiple of 16 bytes for \(algorithm), and the iv 16 bytes."
+                        : "Decryption failed: the ciphertext or iv is not valid for \(algorithm).")
             }
         default:
             throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).")
@@ -210,9 +234,12 @@ enum VaultKeyMaterial {
     }
 
     private static func checkSymmetric(_ key: KeyVersion, algorithm: String, bits: Int) throws {
-        guard key.keyType.hasPrefix("oct") else { throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).") }
+        guard key.keyType.hasPrefix("oct") else {
+            throw badParameter("Algorithm \(algorithm) is not supported for key type \(key.keyType).")
+        }
         guard key.secretMaterial.count * 8 == bits else {
-            throw badParameter("Algorithm \(algorithm) needs a \(bits)-bit key; this key has \(key.secretMaterial.count * 8) bits.")
+            throw badParameter(
+                "Algorithm \(algorithm) needs a \(bits)-bit key; this key has \(key.secretMaterial.count * 8) bits.")
         }
     }
 
@@ -222,7 +249,9 @@ enum VaultKeyMaterial {
         case (true, "RS256"), (true, "RS384"), (true, "RS512"), (true, "PS256"), (true, "PS384"), (true, "PS512"):
             let privateKey = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial)
             let padding: _RSA.Signing.Padding = algorithm.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5
-            return try withDigest(digest, algorithm: algorithm) { try privateKey.signature(for: $0, padding: padding).rawRepresentation }
+            return try withDigest(digest, algorithm: algorithm) {
+                try privateKey.signature(for: $0, padding: padding).rawRepresentation
+            }
         case (false, "ES256") where key.curve == "P-256":
             let privateKey = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial)
             return try withDigest(digest, algorithm: algorithm) { try privateKey.signature(for: $0).rawRepresentation }
@@ -243,7 +272,9 @@ enum VaultKeyMaterial {
             let publicKey = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial).publicKey
             let padding: _RSA.Signing.Padding = algorithm.hasPrefix("PS") ? .PSS : .insecurePKCS1v1_5
             let rsaSignature = _RSA.Signing.RSASignature(rawRepresentation: signature)
-            return try withDigest(digest, algorithm: algorithm) { publicKey.isValidSignature(rsaSignature, for: $0, padding: padding) }
+            return try withDigest(digest, algorithm: algorithm) {
+                publicKey.isValidSignature(rsaSignature, for: $0, padding: padding)
+            }
         case (false, "ES256") where key.curve == "P-256":
             let publicKey = try P256.Signing.PrivateKey(rawRepresentation: key.secretMaterial).publicKey
             guard let ecSignature = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }

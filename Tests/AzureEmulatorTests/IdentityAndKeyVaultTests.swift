@@ -54,11 +54,14 @@ struct IdentityAndKeyVaultTests {
         guard case .valid = issuer.validate(issued.token, audiences: ["https://vault.azure.net"]) else {
             Issue.record("a fresh token must validate"); return
         }
-        guard case .rejected(.wrongAudience) = issuer.validate(issued.token, audiences: ["https://storage.azure.com"]) else {
+        guard case .rejected(.wrongAudience) = issuer.validate(issued.token, audiences: ["https://storage.azure.com"])
+        else {
             Issue.record("another audience must be refused"); return
         }
         let late = Date().addingTimeInterval(1000)
-        guard case .rejected(.expired) = issuer.validate(issued.token, audiences: ["https://vault.azure.net"], now: late) else {
+        guard
+            case .rejected(.expired) = issuer.validate(issued.token, audiences: ["https://vault.azure.net"], now: late)
+        else {
             Issue.record("an expired token must be refused"); return
         }
         // Flipping one signature byte breaks it.
@@ -66,7 +69,10 @@ struct IdentityAndKeyVaultTests {
         var signature = Base64URL.decode(parts[2])!
         signature[0] ^= 1
         parts[2] = Base64URL.encode(signature)
-        guard case .rejected(.badSignature) = issuer.validate(parts.joined(separator: "."), audiences: ["https://vault.azure.net"]) else {
+        guard
+            case .rejected(.badSignature) = issuer.validate(
+                parts.joined(separator: "."), audiences: ["https://vault.azure.net"])
+        else {
             Issue.record("a changed signature must be refused"); return
         }
 
@@ -94,24 +100,30 @@ struct IdentityAndKeyVaultTests {
 
     static func octKey(_ hex: String) -> KeyVersion {
         KeyVersion(
-            version: "v", keyType: "oct", keyOperations: VaultKeyMaterial.octOperations, keySize: hex.count * 4, curve: nil,
+            version: "v", keyType: "oct", keyOperations: VaultKeyMaterial.octOperations, keySize: hex.count * 4,
+            curve: nil,
             secretMaterial: bytes(hex), tags: nil, attributes: VaultAttributes(created: 0, updated: 0))
     }
 
     /// RFC 3394 §4.3 and §4.6: 128-bit and 256-bit key data under a 256-bit KEK.
     @Test(arguments: [
         ("00112233445566778899AABBCCDDEEFF", "64E8C3F9CE0F5BA263E9777905818A2A93C8191E7D6E8AE7"),
-        ("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
-         "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"),
+        (
+            "00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+            "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"
+        ),
     ])
     func aesKeyWrapMatchesRFC3394(keyData: String, wrapped: String) throws {
         let key = Self.octKey("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F")
-        let result = try VaultKeyMaterial.cipher(key, operation: "wrapKey", algorithm: "A256KW", value: Self.bytes(keyData), parameters: .init())
+        let result = try VaultKeyMaterial.cipher(
+            key, operation: "wrapKey", algorithm: "A256KW", value: Self.bytes(keyData), parameters: .init())
         #expect(result.value == Self.bytes(wrapped))
-        let back = try VaultKeyMaterial.cipher(key, operation: "unwrapKey", algorithm: "A256KW", value: result.value, parameters: .init())
+        let back = try VaultKeyMaterial.cipher(
+            key, operation: "unwrapKey", algorithm: "A256KW", value: result.value, parameters: .init())
         #expect(back.value == Self.bytes(keyData))
         #expect(throws: BlobServiceError.self) {
-            try VaultKeyMaterial.cipher(key, operation: "unwrapKey", algorithm: "A128KW", value: result.value, parameters: .init())
+            try VaultKeyMaterial.cipher(
+                key, operation: "unwrapKey", algorithm: "A128KW", value: result.value, parameters: .init())
         }
     }
 
@@ -127,7 +139,8 @@ struct IdentityAndKeyVaultTests {
         let publicKey = try _RSA.Encryption.PublicKey(
             n: Base64URL.decode(members["n"] as! String)!, e: Base64URL.decode(members["e"] as! String)!)
         let wrapped = try publicKey.encrypt(secret, padding: algorithm == "RSA-OAEP" ? .PKCS1_OAEP : .PKCS1_OAEP_SHA256)
-        let unwrapped = try VaultKeyMaterial.cipher(key, operation: "unwrapKey", algorithm: algorithm, value: wrapped, parameters: .init())
+        let unwrapped = try VaultKeyMaterial.cipher(
+            key, operation: "unwrapKey", algorithm: algorithm, value: wrapped, parameters: .init())
         #expect(unwrapped.value == secret)
     }
 
@@ -139,11 +152,15 @@ struct IdentityAndKeyVaultTests {
         for algorithm in ["RS256", "PS256"] {
             let signature = try VaultKeyMaterial.sign(key, algorithm: algorithm, digest: digest)
             #expect(try VaultKeyMaterial.verify(key, algorithm: algorithm, digest: digest, signature: signature))
-            #expect(try !VaultKeyMaterial.verify(key, algorithm: algorithm, digest: Data(repeating: 0, count: 32), signature: signature))
+            #expect(
+                try !VaultKeyMaterial.verify(
+                    key, algorithm: algorithm, digest: Data(repeating: 0, count: 32), signature: signature))
         }
         let publicKey = try _RSA.Signing.PrivateKey(derRepresentation: key.secretMaterial).publicKey
         let signature = try VaultKeyMaterial.sign(key, algorithm: "RS256", digest: digest)
-        #expect(publicKey.isValidSignature(.init(rawRepresentation: signature), for: Data("message".utf8), padding: .insecurePKCS1v1_5))
+        #expect(
+            publicKey.isValidSignature(
+                .init(rawRepresentation: signature), for: Data("message".utf8), padding: .insecurePKCS1v1_5))
     }
 
     @Test func generatedCertificatesCarryWhatStrictVerifiersNeed() throws {
@@ -185,11 +202,16 @@ struct IdentityAndKeyVaultTests {
             var request = HTTPClientRequest(url: endpoints.tokenEndpoint)
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = .bytes(ByteBuffer(string: "grant_type=client_credentials&client_id=kumo-dev&client_secret=kumo-dev-secret&scope=https%3A%2F%2Fvault.azure.net%2F.default"))
+            request.body = .bytes(
+                ByteBuffer(
+                    string:
+                        "grant_type=client_credentials&client_id=kumo-dev&client_secret=kumo-dev-secret&scope=https%3A%2F%2Fvault.azure.net%2F.default"
+                ))
             let response = try await client.execute(request, timeout: .seconds(30))
             #expect(response.status == .ok)
             let body = try await response.body.collect(upTo: 1 << 20)
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
+            let json = try #require(
+                try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
             let token = try #require(json["access_token"] as? String)
 
             var vault = HTTPClientRequest(url: endpoints.keyVaultURL + "/secrets/answer?api-version=7.6")
@@ -200,9 +222,12 @@ struct IdentityAndKeyVaultTests {
             let stored = try await client.execute(vault, timeout: .seconds(30))
             #expect(stored.status == .ok)
 
-            let challenge = try await client.execute(HTTPClientRequest(url: endpoints.keyVaultURL + "/secrets?api-version=7.6"), timeout: .seconds(30))
+            let challenge = try await client.execute(
+                HTTPClientRequest(url: endpoints.keyVaultURL + "/secrets?api-version=7.6"), timeout: .seconds(30))
             #expect(challenge.status == .unauthorized)
-            #expect(challenge.headers.first(name: "WWW-Authenticate")?.contains("resource=\"https://vault.azure.net\"") == true)
+            #expect(
+                challenge.headers.first(name: "WWW-Authenticate")?.contains("resource=\"https://vault.azure.net\"")
+                    == true)
         } catch {
             try await client.shutdown()
             throw error

@@ -2,6 +2,7 @@ import AzureCore
 import AzureSecurityKeyVault
 import Crypto
 import Foundation
+import Synchronization
 
 /// A key-encryption key held in Azure Key Vault: data keys are wrapped and unwrapped by the vault, so the key
 /// itself never leaves it. RSA keys wrap with RSA-OAEP-256, oct (AES) keys with A256KW.
@@ -16,6 +17,8 @@ public struct KeyVaultKeyEncryptionKey: KeyEncryptionKey {
     let credential: any TokenCredential
     let options: ClientOptions
     let transport: any HTTPTransport
+    /// One client per key version, so the Key Vault challenge is answered once, not once per file.
+    let clients = CryptographyClients()
 
     /// Looks the key up (latest version unless `keyURL` names one) to learn its type and version.
     /// - Throws: ``BackupError`` `.invalidArgument` when the URL is not a Key Vault key URL or the key cannot
@@ -116,16 +119,35 @@ public struct KeyVaultKeyEncryptionKey: KeyEncryptionKey {
     }
 
     private func cryptographyClient(_ keyID: String) throws -> CryptographyClient {
-        guard let url = URL(string: keyID) else { throw BackupError(.invalidArgument, "'\(keyID)' is not a URL") }
-        return try CryptographyClient(keyID: url, credential: credential, options: options, transport: transport)
+        try clients.client(for: keyID) { id in
+            guard let url = URL(string: id) else { throw BackupError(.invalidArgument, "'\(id)' is not a URL") }
+            return try CryptographyClient(keyID: url, credential: credential, options: options, transport: transport)
+        }
+    }
+}
+
+/// Cryptography clients by key id, shared by every copy of a key-encryption key.
+final class CryptographyClients: Sendable {
+    private let clients = Mutex<[String: CryptographyClient]>([:])
+
+    func client(for keyID: String, make: (String) throws -> CryptographyClient) throws -> CryptographyClient {
+        if let existing = clients.withLock({ $0[keyID] }) { return existing }
+        let created = try make(keyID)
+        return clients.withLock { table in
+            if let existing = table[keyID] { return existing }
+            table[keyID] = created
+            return created
+        }
     }
 }
 
 /// Resolves Key Vault key URLs recorded in manifests to keys that unwrap through Key Vault.
-public struct KeyVaultKeyResolver: KeyEncryptionKeyResolver {
+public final class KeyVaultKeyResolver: KeyEncryptionKeyResolver {
     let credential: any TokenCredential
     let options: ClientOptions
     let transport: any HTTPTransport
+    /// Keys already resolved, by key URL without version, so their clients (and answered challenges) are reused.
+    private let resolved = Mutex<[String: KeyVaultKeyEncryptionKey]>([:])
 
     public init(credential: any TokenCredential, options: ClientOptions = ClientOptions(),
                 transport: any HTTPTransport = AsyncHTTPClientTransport()) {
@@ -136,6 +158,14 @@ public struct KeyVaultKeyResolver: KeyEncryptionKeyResolver {
 
     public func resolve(_ kekID: String) async throws -> (any KeyEncryptionKey)? {
         guard kekID.hasPrefix("https://"), kekID.contains("/keys/") else { return nil }
-        return try KeyVaultKeyEncryptionKey.forUnwrapping(kekID, credential: credential, options: options, transport: transport)
+        let identifier = try KeyVaultKeyEncryptionKey.parse(kekID)
+        let name = identifier.vaultURL.absoluteString + "/keys/" + identifier.name
+        if let known = resolved.withLock({ $0[name] }) { return known }
+        let key = try KeyVaultKeyEncryptionKey.forUnwrapping(kekID, credential: credential, options: options, transport: transport)
+        return resolved.withLock { table in
+            if let known = table[name] { return known }
+            table[name] = key
+            return key
+        }
     }
 }

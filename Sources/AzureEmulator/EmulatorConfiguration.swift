@@ -53,7 +53,7 @@ public struct EmulatorConfiguration: Sendable {
     /// Where containers, blobs and blocks are kept; they survive restarts.
     public var dataDirectory: String
     public var accounts: [StorageAccount]
-    /// A bearer token accepted in place of a Shared Key signature (until the emulator issues its own tokens).
+    /// A fixed bearer token accepted in place of a signed Entra ID token (for clients that cannot reach the token issuer).
     public var staticBearerToken: String?
     /// The service version answered when a request names none.
     public var defaultServiceVersion: String

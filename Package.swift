@@ -142,7 +142,9 @@ let package = Package(
         ),
         .testTarget(
             name: "AzureStorageBlobsTests",
-            dependencies: ["AzureCore", "AzureStorageBlobs", "AzureEmulator"],
+            dependencies: [
+                "AzureCore", "AzureStorageBlobs", "AzureEmulator", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -132,6 +132,49 @@ public struct BlobClient: Sendable {
         }
     }
 
+    /// Uploads content that exists only as a stream (encrypted or compressed on the fly, say): `nextChunk` returns
+    /// the bytes in order, in pieces of any size, and nil at the end. Pieces are regrouped into blocks of
+    /// `options.blockSize` staged with at most `options.concurrency` in flight, so memory stays bounded and no
+    /// temporary file is needed. Content no larger than one block goes up in a single request.
+    @discardableResult
+    public func upload(streaming nextChunk: () throws -> [UInt8]?, options: BlobUploadOptions = BlobUploadOptions()) async throws
+        -> BlobWriteResult
+    {
+        let options = try options.validated()
+        var pending: [UInt8] = []
+        var finished = false
+        func nextBlock() throws -> ByteBuffer? {
+            while !finished && pending.count < options.blockSize {
+                if let piece = try nextChunk() { pending.append(contentsOf: piece) } else { finished = true }
+            }
+            guard !pending.isEmpty else { return nil }
+            let count = min(options.blockSize, pending.count)
+            let block = ByteBuffer(bytes: pending[0..<count])
+            pending.removeFirst(count)
+            return block
+        }
+        guard let first = try nextBlock() else {
+            return try await putBlob(ByteBuffer(), options: options)
+        }
+        // Content of exactly one block: learn that the stream has ended before choosing a single Put Blob.
+        while !finished && pending.isEmpty {
+            if let piece = try nextChunk() { pending.append(contentsOf: piece) } else { finished = true }
+        }
+        if finished && pending.isEmpty {
+            let result = try await putBlob(first, options: options)
+            options.progress?(Int64(first.readableBytes))
+            return result
+        }
+        var head: ByteBuffer? = first
+        return try await uploadInBlocks(options: options) {
+            if let block = head {
+                head = nil
+                return block
+            }
+            return try nextBlock()
+        }
+    }
+
     private func putBlob(_ body: ByteBuffer, options: BlobUploadOptions) async throws -> BlobWriteResult {
         var headers = HTTPHeaderFields()
         headers["x-ms-blob-type"] = "BlockBlob"

@@ -1,3 +1,4 @@
+import Crypto
 import AzureCore
 import AzureStorageBlobs
 import Foundation
@@ -26,6 +27,11 @@ public struct AzureBlobTarget: BackupTarget {
 
     public func upload(file localPath: String, to path: String) async throws {
         try await blob(path).upload(fileAt: localPath, options: transferOptions.upload)
+    }
+
+    public func upload(encrypting localPath: String, key: Data, to path: String) async throws {
+        let encryptor = try EncryptedFileFormat.Encryptor(file: localPath, key: SymmetricKey(data: key))
+        try await blob(path).upload(streaming: encryptor.next, options: transferOptions.upload)
     }
 
     public func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws {

@@ -190,11 +190,7 @@ public struct BackupEngine: Sendable {
                 var encryption: BackupManifest.FileEncryption?
                 if let kek {
                     let dataKey = SymmetricKey(size: .bits256)
-                    // SymmetricKey is not Sendable; the closure rebuilds it from its bytes.
-                    let keyBytes = dataKey.withUnsafeBytes { Data($0) }
-                    try await target.upload(producedBy: { destination in
-                        _ = try EncryptedFileFormat.encrypt(file: local, to: destination, key: SymmetricKey(data: keyBytes))
-                    }, to: file.path)
+                    try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
                     encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
                                        storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
                 } else {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// An object stored in a backup target.
@@ -44,12 +45,22 @@ public protocol BackupTarget: Sendable {
     /// A target on the local file system lets `produce` write in place, saving a copy.
     func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws
 
+    /// Stores as `path` the ``EncryptedFileFormat`` form of the local file under `key` (32 bytes). Blob Storage
+    /// uploads it as it is encrypted; the default encrypts into a file first (in place on the local file system).
+    func upload(encrypting localPath: String, key: Data, to path: String) async throws
+
     /// Runs `body` with a local file holding the object at `path`: the stored file itself on the local file
     /// system, else a downloaded copy that is removed afterwards. `body` must not change the file.
     func withLocalFile<T: Sendable>(_ path: String, scratch: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T
 }
 
 extension BackupTarget {
+    public func upload(encrypting localPath: String, key: Data, to path: String) async throws {
+        try await upload(producedBy: { destination in
+            _ = try EncryptedFileFormat.encrypt(file: localPath, to: destination, key: SymmetricKey(data: key))
+        }, to: path)
+    }
+
     public func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws {
         let local = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-upload-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: local) }

@@ -86,31 +86,71 @@ public enum EncryptedFileFormat {
     /// Encrypts the file at `source` into `destination` with `key` (32 bytes), reading one chunk at a time.
     public static func encrypt(file source: String, to destination: String, key: SymmetricKey,
                                chunkSizeLog2: UInt8 = defaultChunkSizeLog2) throws -> Header {
-        guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError(.invalidArgument, "cannot read \(source)") }
-        defer { try? input.close() }
-        let length = UInt64((try FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber)?.int64Value ?? 0)
-        var fileID = [UInt8](repeating: 0, count: 16)
-        var generator = SystemRandomNumberGenerator()
-        for index in fileID.indices { fileID[index] = UInt8.random(in: 0...255, using: &generator) }
-        let header = Header(fileID: fileID, plaintextLength: length, chunkSizeLog2: chunkSizeLog2)
-        let headerBytes = header.bytes
-        guard FileManager.default.createFile(atPath: destination, contents: Data(headerBytes)),
+        let encryptor = try Encryptor(file: source, key: key, chunkSizeLog2: chunkSizeLog2)
+        guard FileManager.default.createFile(atPath: destination, contents: nil),
             let output = FileHandle(forWritingAtPath: destination)
         else { throw BackupError(.invalidArgument, "cannot create \(destination)") }
         defer { try? output.close() }
-        try output.seekToEnd()
-        for index in 0..<header.chunkCount {
+        while let piece = try encryptor.next() { try output.write(contentsOf: piece) }
+        return encryptor.header
+    }
+
+    /// The encrypted form of a file, produced in order one piece at a time (the header, then each sealed chunk),
+    /// so it can be stored or uploaded as it is made, with no temporary copy.
+    public final class Encryptor {
+        public let header: Header
+        private let headerBytes: [UInt8]
+        private let input: FileHandle
+        private let source: String
+        private let key: SymmetricKey
+        private var nextIndex: UInt32 = 0
+        private var headerSent = false
+
+        public init(file source: String, key: SymmetricKey, chunkSizeLog2: UInt8 = defaultChunkSizeLog2) throws {
+            guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError(.invalidArgument, "cannot read \(source)") }
+            let length = UInt64((try FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber)?.int64Value ?? 0)
+            var fileID = [UInt8](repeating: 0, count: 16)
+            var generator = SystemRandomNumberGenerator()
+            for index in fileID.indices { fileID[index] = UInt8.random(in: 0...255, using: &generator) }
+            header = Header(fileID: fileID, plaintextLength: length, chunkSizeLog2: chunkSizeLog2)
+            headerBytes = header.bytes
+            self.input = input
+            self.source = source
+            self.key = key
+        }
+
+        deinit { try? input.close() }
+
+        /// The next piece of the encrypted file, or nil after the last chunk.
+        /// - Throws: ``BackupError`` when the file cannot be read or changed size while being encrypted.
+        public func next() throws -> [UInt8]? {
+            if !headerSent {
+                headerSent = true
+                return headerBytes
+            }
+            guard nextIndex < header.chunkCount else {
+                guard try input.read(upToCount: 1)?.isEmpty ?? true else {
+                    throw BackupError(.invalidArgument, "\(source) grew while it was being encrypted")
+                }
+                return nil
+            }
+            let index = nextIndex
+            nextIndex += 1
             let chunk = try input.read(upToCount: header.chunkSize) ?? Data()
+            let expected = index == header.chunkCount - 1
+                ? Int(header.plaintextLength - UInt64(index) * UInt64(header.chunkSize)) : header.chunkSize
+            guard chunk.count == expected else {
+                throw BackupError(.invalidArgument, "\(source) shrank while it was being encrypted")
+            }
             let sealed = try AES.GCM.seal(
                 chunk, using: key, nonce: try nonce(index),
                 authenticating: additionalData(headerBytes, index: index, isFinal: index == header.chunkCount - 1))
-            try output.write(contentsOf: sealed.ciphertext)
-            try output.write(contentsOf: sealed.tag)
+            var piece = [UInt8]()
+            piece.reserveCapacity(chunk.count + tagSize)
+            piece.append(contentsOf: sealed.ciphertext)
+            piece.append(contentsOf: sealed.tag)
+            return piece
         }
-        guard try input.read(upToCount: 1)?.isEmpty ?? true else {
-            throw BackupError(.invalidArgument, "\(source) grew while it was being encrypted")
-        }
-        return header
     }
 
     /// Decrypts `source` into `destination`, authenticating every chunk. `name` is used in errors.

@@ -1,3 +1,4 @@
+import Crypto
 import AzureCore
 import AzureStorageBlobs
 import Foundation
@@ -116,6 +117,41 @@ struct BlobClientEmulatorTests {
             try await smallBlob.upload(fileAt: small, options: options)
             #expect(try await smallBlob.blockList(.committed).committed.isEmpty)
             #expect(try await smallBlob.download() == smallData)
+        }
+    }
+
+    @Test(arguments: [0, 1, 300_000, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 777])
+    func streamedUploadsRegroupPiecesIntoBlocks(size: Int) async throws {
+        try await withEmulator { service, _ in
+            let container = service.containerClient(uniqueName())
+            try await container.create()
+            let data = randomBytes(size, seed: UInt64(size) + 3)
+            var options = BlobUploadOptions()
+            options.blockSize = 1 << 20
+            options.concurrency = 2
+            let progress = ProgressRecorder()
+            options.progress = { sent in progress.record(sent) }
+            // Pieces of awkward sizes, so blocks are cut across them.
+            var offset = 0
+            var pieceSize = 1
+            let blob = container.blobClient("streamed-\(size).bin")
+            try await blob.upload(streaming: {
+                guard offset < data.count else { return nil }
+                let end = min(data.count, offset + pieceSize)
+                defer { offset = end; pieceSize = pieceSize * 3 + 17 }
+                return Array(data[offset..<end])
+            }, options: options)
+            #expect(try await blob.download() == data)
+            let blocks = try await blob.blockList(.committed).committed
+            if size <= 1 << 20 {
+                #expect(blocks.isEmpty, "content of one block or less goes in a single Put Blob")
+            } else {
+                #expect(blocks.count == (size + (1 << 20) - 1) / (1 << 20))
+                #expect(blocks.dropLast().allSatisfy { $0.size == 1 << 20 })
+                #expect(progress.last == Int64(size))
+            }
+            let properties = try await blob.properties()
+            #expect(properties.httpHeaders.contentMD5 == Array(Insecure.MD5.hash(data: data)))
         }
     }
 

@@ -143,8 +143,10 @@ public struct BlobClient: Sendable {
         let options = try options.validated()
         var pending: [UInt8] = []
         var finished = false
+        // Reading past a full block means the end of the stream is known as soon as a block is cut, which
+        // decides between a single Put Blob and staged blocks.
         func nextBlock() throws -> ByteBuffer? {
-            while !finished && pending.count < options.blockSize {
+            while !finished && pending.count <= options.blockSize {
                 if let piece = try nextChunk() { pending.append(contentsOf: piece) } else { finished = true }
             }
             guard !pending.isEmpty else { return nil }
@@ -155,10 +157,6 @@ public struct BlobClient: Sendable {
         }
         guard let first = try nextBlock() else {
             return try await putBlob(ByteBuffer(), options: options)
-        }
-        // Content of exactly one block: learn that the stream has ended before choosing a single Put Blob.
-        while !finished && pending.isEmpty {
-            if let piece = try nextChunk() { pending.append(contentsOf: piece) } else { finished = true }
         }
         if finished && pending.isEmpty {
             let result = try await putBlob(first, options: options)

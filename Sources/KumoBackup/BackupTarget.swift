@@ -41,12 +41,9 @@ public protocol BackupTarget: Sendable {
     /// never run at once.
     func withLock<T: Sendable>(_ path: String, _ body: @Sendable () async throws -> T) async throws -> T
 
-    /// Stores as `path` the file `produce` writes at the local path it is given (an encrypted copy, say).
-    /// A target on the local file system lets `produce` write in place, saving a copy.
-    func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws
-
     /// Stores as `path` the ``EncryptedFileFormat`` form of the local file under `key` (32 bytes). Blob Storage
-    /// uploads it as it is encrypted; the default encrypts into a file first (in place on the local file system).
+    /// uploads it as it is encrypted and a local directory receives it in place; the default encrypts into a
+    /// temporary file first.
     func upload(encrypting localPath: String, key: Data, to path: String) async throws
 
     /// Runs `body` with a local file holding the object at `path`: the stored file itself on the local file
@@ -56,16 +53,10 @@ public protocol BackupTarget: Sendable {
 
 extension BackupTarget {
     public func upload(encrypting localPath: String, key: Data, to path: String) async throws {
-        try await upload(producedBy: { destination in
-            _ = try EncryptedFileFormat.encrypt(file: localPath, to: destination, key: SymmetricKey(data: key))
-        }, to: path)
-    }
-
-    public func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws {
-        let local = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-upload-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: local) }
-        try produce(local)
-        try await upload(file: local, to: path)
+        let encrypted = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-upload-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: encrypted) }
+        _ = try EncryptedFileFormat.encrypt(file: localPath, to: encrypted, key: SymmetricKey(data: key))
+        try await upload(file: encrypted, to: path)
     }
 
     public func withLocalFile<T: Sendable>(_ path: String, scratch: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {

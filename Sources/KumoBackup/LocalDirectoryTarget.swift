@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Backups in a local directory (the embedded default): `file:///var/backups/kumo`.
@@ -38,13 +39,14 @@ public struct LocalDirectoryTarget: BackupTarget {
         }
     }
 
-    public func upload(producedBy produce: @escaping @Sendable (String) throws -> Void, to path: String) async throws {
+    /// Encrypts straight into the target (a temporary name, synced, then renamed), so no copy is made.
+    public func upload(encrypting localPath: String, key: Data, to path: String) async throws {
         try prepareParent(path)
         let temporary = temporary(path)
         let final = full(path)
         do {
             try await LocalFileIO.run {
-                try produce(temporary)
+                _ = try EncryptedFileFormat.encrypt(file: localPath, to: temporary, key: SymmetricKey(data: key))
                 try Self.sync(temporary)
             }
             guard rename(temporary, final) == 0 else {

@@ -48,8 +48,9 @@ struct BackupTargetOptions: ParsableArguments {
 /// An engine for `target`, with the key named on the command line (if any) and Key Vault keys found from
 /// manifests.
 func openEngine(target: String, concurrency: Int, key: String?, connectionStringSecret: String?) async throws -> BackupEngine {
-    let connectionString = try await connectionStringSecret.asyncMap {
-        try await AzureAccess.secret(at: $0, option: "--connection-string-secret")
+    var connectionString: String?
+    if let connectionStringSecret {
+        connectionString = try await AzureAccess.secret(at: connectionStringSecret, option: "--connection-string-secret")
     }
     let opened = try BackupTargets.open(
         target, connectionString: connectionString, tokenCredential: AzureAccess.credential, transport: AzureAccess.transport)
@@ -73,12 +74,6 @@ func openKEK(_ reference: String) async throws -> any KeyEncryptionKey {
     return try LocalKeyFileKEK(path: reference)
 }
 
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
-    }
-}
 
 /// Prints progress for long backup operations on a terminal.
 func backupProgress(json: Bool) -> (@Sendable (BackupProgress) -> Void)? {

@@ -142,14 +142,20 @@ let package = Package(
         ),
         .testTarget(
             name: "AzureStorageBlobsTests",
-            dependencies: [
+            dependencies: ["EmulatorTestSupport", 
                 "AzureCore", "AzureStorageBlobs", "AzureEmulator", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "EmulatorTestSupport",
+            dependencies: ["AzureEmulator"],
+            path: "Tests/EmulatorTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "AzureIdentityTests",
-            dependencies: [
+            dependencies: ["EmulatorTestSupport", 
                 "AzureIdentity", "AzureCore", "AzureEmulator", "AzureStorageBlobs",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -161,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AzureSecurityKeyVaultTests",
-            dependencies: [
+            dependencies: ["EmulatorTestSupport", 
                 "AzureSecurityKeyVault", "AzureIdentity", "AzureCore", "AzureEmulator",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -171,7 +177,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KumoBackupTests",
-            dependencies: [
+            dependencies: ["EmulatorTestSupport", 
                 "KumoBackup", "KumoKV", "AzureCore", "AzureStorageBlobs", "AzureEmulator", "AzureIdentity",
                 "AzureSecurityKeyVault",
             ],

@@ -1,6 +1,7 @@
 import AzureCore
 import AzureEmulator
 import AzureIdentity
+import EmulatorTestSupport
 import Foundation
 import Synchronization
 
@@ -20,35 +21,12 @@ func withEmulator<T: Sendable>(
     _ body: @Sendable (EmulatorEndpoints, AsyncHTTPClientTransport) async throws -> T
 ) async throws -> T {
     let directory = TemporaryDirectory()
-    let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
     var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
     configure(&configuration)
-    let server = Task { [configuration] in
-        // A run that fails before listening ends the stream, so the wait below cannot hang.
-        defer { continuation.finish() }
-        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
-            continuation.yield(endpoints)
-        }
-    }
-    // Waiting for the emulator to stop (its RocksDB store closed) keeps the test process from exiting under it.
-    func stopServer() async {
-        server.cancel()
-        _ = await server.result
-    }
-    var iterator = stream.makeAsyncIterator()
-    guard let endpoints = await iterator.next() else {
-        await stopServer()
-        throw AzureError(.transport, "the emulator did not start")
-    }
-    let outcome: Result<T, any Error>
-    do {
+    return try await withInProcessEmulator(configuration) { endpoints in
         let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
-        outcome = .success(try await body(endpoints, transport))
-    } catch {
-        outcome = .failure(error)
+        return try await body(endpoints, transport)
     }
-    await stopServer()
-    return try outcome.get()
 }
 
 func emulatorOptions(_ endpoints: EmulatorEndpoints, transport: any HTTPTransport) -> TokenCredentialOptions {

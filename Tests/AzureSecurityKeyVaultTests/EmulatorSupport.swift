@@ -2,6 +2,7 @@ import AzureCore
 import AzureEmulator
 import AzureIdentity
 import AzureSecurityKeyVault
+import EmulatorTestSupport
 import Foundation
 
 final class TemporaryDirectory: Sendable {
@@ -43,39 +44,15 @@ struct VaultFixture: Sendable {
 /// Runs the emulator in this process on free ports for the duration of `body`.
 func withVault<T: Sendable>(_ body: @Sendable (VaultFixture) async throws -> T) async throws -> T {
     let directory = TemporaryDirectory()
-    let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
-    let configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
-    let server = Task {
-        // A run that fails before listening ends the stream, so the wait below cannot hang.
-        defer { continuation.finish() }
-        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
-            continuation.yield(endpoints)
-        }
-    }
-    // Waiting for the emulator to stop (its RocksDB store closed) keeps the test process from exiting under it.
-    func stopServer() async {
-        server.cancel()
-        _ = await server.result
-    }
-    var iterator = stream.makeAsyncIterator()
-    guard let endpoints = await iterator.next() else {
-        await stopServer()
-        throw AzureError(.transport, "the emulator did not start")
-    }
-    let outcome: Result<T, any Error>
-    do {
+    return try await withInProcessEmulator(EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)) { endpoints in
         let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
         var options = TokenCredentialOptions(authorityHost: URL(string: endpoints.authorityHost)!, transport: transport)
         options.retry = .noRetry
         let credential = try ClientSecretCredential(
             tenantID: endpoints.tenantID, clientID: "kumo-dev", clientSecret: "kumo-dev-secret", options: options,
             environment: [:])
-        outcome = .success(try await body(VaultFixture(endpoints: endpoints, transport: transport, credential: credential)))
-    } catch {
-        outcome = .failure(error)
+        return try await body(VaultFixture(endpoints: endpoints, transport: transport, credential: credential))
     }
-    await stopServer()
-    return try outcome.get()
 }
 
 func collect<T>(_ results: PagedResults<T>) async throws -> [T] {

@@ -1,6 +1,7 @@
 import AzureCore
 import AzureEmulator
 import AzureStorageBlobs
+import EmulatorTestSupport
 import Foundation
 import NIOCore
 
@@ -19,35 +20,15 @@ func withEmulator<T: Sendable>(
     _ body: @Sendable (BlobServiceClient, String) async throws -> T
 ) async throws -> T {
     let directory = TemporaryDirectory()
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
     var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)
     configure(&configuration)
-    let server = Task { [configuration] in
-        defer { continuation.finish() }
-        try await BlobEmulator(configuration: configuration).run { port in continuation.yield(port) }
-    }
-    // The emulator is stopped and awaited afterwards, so the test process never exits under its closing store.
-    func stop() async {
-        server.cancel()
-        _ = await server.result
-    }
-    var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else {
-        await stop()
-        throw AzureError(.transport, "the emulator did not start")
-    }
-    let endpoint = "http://127.0.0.1:\(port)/devstoreaccount1"
-    let outcome: Result<T, any Error>
-    do {
+    return try await withInProcessEmulator(configuration) { endpoints in
+        let endpoint = endpoints.blobEndpoint()
         let service = try BlobServiceClient(
             connectionString: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(StorageConnectionString.developmentAccountKey);BlobEndpoint=\(endpoint);",
             options: options)
-        outcome = .success(try await body(service, endpoint))
-    } catch {
-        outcome = .failure(error)
+        return try await body(service, endpoint)
     }
-    await stop()
-    return try outcome.get()
 }
 
 func testOptions(retry: RetryPolicy = .noRetry) -> ClientOptions {

@@ -1,6 +1,7 @@
 import AzureCore
 import AzureEmulator
 import AzureStorageBlobs
+import EmulatorTestSupport
 import Foundation
 import KumoBackup
 import KumoKV
@@ -41,36 +42,14 @@ func withEachTarget(_ body: @Sendable (any BackupTarget, String) async throws ->
     let scratch = Scratch()
     try await body(try LocalDirectoryTarget(root: scratch.path + "/target"), "local")
 
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let data = scratch.path + "/emulator"
-    let server = Task {
-        defer { continuation.finish() }
-        try await BlobEmulator(configuration: EmulatorConfiguration(blobPort: 0, dataDirectory: data)).run { continuation.yield($0) }
-    }
-    // The emulator is stopped and awaited afterwards, so the test process never exits under its closing store.
-    func stop() async {
-        server.cancel()
-        _ = await server.result
-    }
-    var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else {
-        await stop()
-        throw BackupError(.invalidArgument, "the emulator did not start")
-    }
-    var options = ClientOptions()
-    options.retry = .exponential(maxRetries: 3, delay: .milliseconds(10))
-    let service = try BlobServiceClient(
-        connectionString: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=\(StorageConnectionString.developmentAccountKey);BlobEndpoint=http://127.0.0.1:\(port)/devstoreaccount1;",
-        options: options)
-    let container = service.containerClient("backups")
-    do {
+    try await withStartedEmulator(scratch.path + "/emulator") { port in
+        var options = ClientOptions()
+        options.retry = .exponential(maxRetries: 3, delay: .milliseconds(10))
+        let service = try BlobServiceClient(connectionString: connectionString(port: port), options: options)
+        let container = service.containerClient("backups")
         try await container.create()
         try await body(AzureBlobTarget(container: container, prefix: "prod/kv1", lockTimeout: .seconds(2)), "azure")
-    } catch {
-        await stop()
-        throw error
     }
-    await stop()
 }
 
 @Suite("Backups: full, incremental, restore, verify, prune")

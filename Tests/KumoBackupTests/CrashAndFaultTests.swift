@@ -1,6 +1,7 @@
 import AzureCore
 import AzureEmulator
 import AzureStorageBlobs
+import EmulatorTestSupport
 import Foundation
 import KumoBackup
 import KumoKV
@@ -13,28 +14,13 @@ var kumoExecutable: String {
     return directory.appendingPathComponent("kumo").path
 }
 
-/// Starts the emulator in this process; returns its port and the task to cancel.
-func startEmulator(_ data: String, faults: FaultInjection = .none) async throws -> (Int, Task<Void, any Error>) {
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
-    var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: data)
-    configuration.faults = faults
-    let server = Task { [configuration] in try await BlobEmulator(configuration: configuration).run { continuation.yield($0) } }
-    var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next() else { throw BackupError(.invalidArgument, "the emulator did not start") }
-    return (port, server)
-}
-
-/// Runs `body` with an emulator in this process, then stops it and waits until its store is closed, so the
-/// test process never exits under a closing store.
+/// Runs `body` with an emulator in this process (storing in `data`), given its Blob port.
 func withStartedEmulator<T: Sendable>(
     _ data: String, faults: FaultInjection = .none, _ body: (Int) async throws -> T
 ) async throws -> T {
-    let (port, server) = try await startEmulator(data, faults: faults)
-    let outcome: Result<T, any Error>
-    do { outcome = .success(try await body(port)) } catch { outcome = .failure(error) }
-    server.cancel()
-    _ = await server.result
-    return try outcome.get()
+    var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: data)
+    configuration.faults = faults
+    return try await withInProcessEmulator(configuration) { endpoints in try await body(endpoints.blobPort) }
 }
 
 func connectionString(port: Int) -> String {

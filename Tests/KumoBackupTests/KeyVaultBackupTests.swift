@@ -3,6 +3,7 @@ import AzureEmulator
 import AzureIdentity
 import AzureSecurityKeyVault
 import AzureStorageBlobs
+import EmulatorTestSupport
 import Foundation
 import KumoBackup
 import KumoKV
@@ -14,16 +15,7 @@ func withIdentityEmulator(
     _ body: @Sendable (EmulatorEndpoints, any TokenCredential, any HTTPTransport) async throws -> Void
 ) async throws {
     let scratch = Scratch()
-    let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
-    let configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: scratch.path + "/emulator")
-    let server = Task {
-        defer { continuation.finish() }
-        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in continuation.yield(endpoints) }
-    }
-    var iterator = stream.makeAsyncIterator()
-    let endpoints = try #require(await iterator.next(), "the emulator did not start")
-    let outcome: Result<Void, any Error>
-    do {
+    try await withInProcessEmulator(EmulatorConfiguration(blobPort: 0, dataDirectory: scratch.path + "/emulator")) { endpoints in
         let transport = try AsyncHTTPClientTransport(trustingCertificateAuthorities: [endpoints.caCertificatePath])
         let credential = try ClientSecretCredential(
             tenantID: endpoints.tenantID, clientID: ServicePrincipal.development.clientID,
@@ -31,13 +23,7 @@ func withIdentityEmulator(
             options: TokenCredentialOptions(authorityHost: URL(string: endpoints.authorityHost)!, transport: transport),
             environment: [:])
         try await body(endpoints, credential, transport)
-        outcome = .success(())
-    } catch {
-        outcome = .failure(error)
     }
-    server.cancel()
-    _ = await server.result
-    try outcome.get()
 }
 
 @Suite("Backups encrypted with Key Vault keys")

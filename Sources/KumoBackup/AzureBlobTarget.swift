@@ -11,6 +11,8 @@ public struct AzureBlobTarget: BackupTarget {
     let transferOptions: (upload: BlobUploadOptions, download: BlobDownloadOptions)
     /// How long to wait for another backup's lock before failing with `.locked`.
     public var lockTimeout: Duration
+    /// How often the lock's 15-second lease is renewed while an operation holds it.
+    public var leaseRenewalInterval: Duration = .seconds(5)
 
     public init(container: BlobContainerClient, prefix: String, lockTimeout: Duration = .seconds(30)) {
         self.lockTimeout = lockTimeout
@@ -29,9 +31,17 @@ public struct AzureBlobTarget: BackupTarget {
         try await blob(path).upload(fileAt: localPath, options: transferOptions.upload)
     }
 
-    public func upload(encrypting localPath: String, key: Data, to path: String) async throws {
+    public func upload(encrypting localPath: String, key: Data, to path: String) async throws -> [UInt8]? {
         let encryptor = try EncryptedFileFormat.Encryptor(file: localPath, key: SymmetricKey(data: key))
-        try await blob(path).upload(streaming: encryptor.next, options: transferOptions.upload)
+        // The client sets the blob's Content-MD5 to the MD5 of what it sends; the same digest, kept in the
+        // manifest, lets later backups check the stored copy from a listing.
+        var md5 = Insecure.MD5()
+        try await blob(path).upload(streaming: {
+            let piece = try encryptor.next()
+            if let piece { md5.update(data: piece) }
+            return piece
+        }, options: transferOptions.upload)
+        return Array(md5.finalize())
     }
 
     public func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws {
@@ -44,19 +54,41 @@ public struct AzureBlobTarget: BackupTarget {
         }
     }
 
-    public func download(_ path: String, to localPath: String) async throws {
+    /// Checks the blob's size before anything is downloaded, then pins the download to the ETag it saw, so
+    /// the bytes that arrive are the ones whose size was checked.
+    public func download(_ path: String, to localPath: String, expectedSize: Int64) async throws {
+        let properties = try await storedProperties(path, missing: .corrupt)
+        guard properties.contentLength == expectedSize else {
+            throw BackupError(.corrupt, "\(path) has \(properties.contentLength) bytes, the manifest says \(expectedSize)")
+        }
+        var options = transferOptions.download
+        options.conditions.ifMatch = properties.etag
         do {
-            try await blob(path).download(toFile: localPath, options: transferOptions.download)
-        } catch let error as AzureError where error.errorCode == "BlobNotFound" {
-            throw BackupError(.corrupt, "\(path) is missing from \(description)")
+            try await blob(path).download(toFile: localPath, options: options)
+        } catch let error as AzureError where error.statusCode == 412 || error.statusCode == 404 {
+            throw BackupError(.corrupt, "\(path) in \(description) changed while it was downloaded")
         }
     }
 
-    public func read(_ path: String) async throws -> [UInt8] {
+    public func read(_ path: String, limit: Int) async throws -> [UInt8] {
+        let properties = try await storedProperties(path, missing: .notFound)
+        guard properties.contentLength <= Int64(limit) else {
+            throw BackupError(.corrupt, "\(path) has \(properties.contentLength) bytes; at most \(limit) are read")
+        }
+        var options = transferOptions.download
+        options.conditions.ifMatch = properties.etag
         do {
-            return try await blob(path).download()
-        } catch let error as AzureError where error.errorCode == "BlobNotFound" {
-            throw BackupError(.notFound, "\(path) is missing from \(description)")
+            return try await blob(path).download(options: options)
+        } catch let error as AzureError where error.statusCode == 412 || error.statusCode == 404 {
+            throw BackupError(.corrupt, "\(path) in \(description) changed while it was read")
+        }
+    }
+
+    private func storedProperties(_ path: String, missing: BackupError.Code) async throws -> BlobProperties {
+        do {
+            return try await blob(path).properties()
+        } catch let error as AzureError where error.statusCode == 404 {
+            throw BackupError(missing, "\(path) is missing from \(description)")
         }
     }
 
@@ -71,7 +103,9 @@ public struct AzureBlobTarget: BackupTarget {
     public func list(prefix listPrefix: String) async throws -> [StoredObject] {
         var objects: [StoredObject] = []
         for try await item in container.listBlobs(prefix: prefix + listPrefix) {
-            objects.append(StoredObject(path: String(item.name.dropFirst(prefix.count)), size: item.properties.contentLength))
+            objects.append(StoredObject(
+                path: String(item.name.dropFirst(prefix.count)), size: item.properties.contentLength,
+                lastModified: item.properties.lastModified, contentMD5: item.properties.httpHeaders.contentMD5))
         }
         return objects
     }
@@ -103,19 +137,39 @@ public struct AzureBlobTarget: BackupTarget {
                 try await Task.sleep(for: .seconds(1))
             }
         }
-        let renewal = Task {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(5))
-                try await lease.renew()
-            }
-        }
+        let renewalInterval = leaseRenewalInterval
+        let description = self.description
         do {
-            let result = try await body()
-            renewal.cancel()
+            let result = try await withoutActuallyEscaping(body) { body in
+                try await withThrowingTaskGroup(of: T?.self) { group in
+                    group.addTask { try await body() }
+                    // The lease is renewed beside the work it protects: a failed renewal ends the group, which
+                    // cancels the work, so nothing runs on without the lock.
+                    group.addTask {
+                        var lastRenewed = ContinuousClock.now
+                        while true {
+                            try await Task.sleep(for: renewalInterval)
+                            do {
+                                try await lease.renew()
+                                lastRenewed = ContinuousClock.now
+                            } catch let error as AzureError {
+                                let held = ContinuousClock.now - lastRenewed
+                                throw BackupError(.lockLost, "lost the lease on \(path) in \(description) (renewal failed \(held.formatted(.units(allowed: [.seconds], width: .narrow))) after the last one: \(error)); the operation was stopped and may be incomplete")
+                            }
+                        }
+                    }
+                    while let next = try await group.next() {
+                        if let value = next {
+                            group.cancelAll()
+                            return value
+                        }
+                    }
+                    throw CancellationError()
+                }
+            }
             try? await lease.release()
             return result
         } catch {
-            renewal.cancel()
             try? await lease.release()
             throw error
         }

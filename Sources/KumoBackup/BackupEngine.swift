@@ -39,6 +39,9 @@ public struct PruneReport: Sendable, Codable {
     public var deletedBackups: [String]
     public var deletedObjects: [String]
     public var deletedBytes: Int64
+    /// Unreferenced objects left in place because they are younger than the grace period: they may belong to
+    /// a backup still being written.
+    public var deferredObjects: [String] = []
     public var dryRun: Bool
 }
 
@@ -149,12 +152,14 @@ public struct BackupEngine: Sendable {
             progress?(BackupProgress(phase: .hashing, filesDone: hashed.count, filesTotal: hashed.count, bytesDone: totalBytes, bytesTotal: totalBytes))
 
             let existing = Dictionary(
-                try await target.list(prefix: Self.sharedPrefix).map { ($0.path, $0.size) }, uniquingKeysWith: { a, _ in a })
+                try await target.list(prefix: Self.sharedPrefix).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             let kek = keyEncryptionKey
-            // An encrypted shared SST can only be reused with the data key an earlier manifest recorded for it.
+            // An encrypted shared SST can only be reused with the data key an earlier manifest recorded for it,
+            // and only a manifest whose seal verifies under this key is believed about that.
             var knownKeys: [String: BackupManifest.FileEncryption] = [:]
             if kek != nil {
-                for backup in try await listWithProblems().backups {
+                for stored in try await storedManifests().readable {
+                    guard let backup = try? await authenticated(stored) else { continue }
                     for file in backup.files { if let encryption = file.encryption { knownKeys[file.path] = encryption } }
                 }
             }
@@ -166,20 +171,29 @@ public struct BackupEngine: Sendable {
                     let family = families[name] ?? "unknown"
                     let number = name.replacingOccurrences(of: ".sst", with: "")
                     let path = "\(Self.sharedPrefix)\(family)/\(number)-\(digest.size)-\(digest.hex.prefix(16)).sst\(suffix)"
-                    var reusable = existing[path] != nil
-                    var encryption: BackupManifest.FileEncryption?
-                    if kek != nil {
-                        encryption = knownKeys[path]
-                        reusable = reusable && encryption != nil && existing[path] == encryption?.storedSize
-                            && (encryption.map { kek?.canUnwrap(keyID: $0.dataKey.kekID) ?? false } ?? false)
-                    } else {
-                        reusable = reusable && existing[path] == digest.size
-                    }
                     return .init(name: name, kind: kind, columnFamily: family, size: digest.size, sha256: digest.hex,
-                                 path: path, uploaded: !reusable, encryption: reusable ? encryption : nil)
+                                 path: path, uploaded: true, encryption: kek == nil ? nil : knownKeys[path])
                 }
                 return .init(name: name, kind: kind, columnFamily: nil, size: digest.size, sha256: digest.hex,
                              path: backupDirectory + name + suffix, uploaded: true, encryption: nil)
+            }
+            // A stored SST is reused only once it is checked (ReuseCheck): damage at rest must not spread to every
+            // later backup. One that exists but fails the check is never overwritten, since older backups may
+            // still restore from it; a fresh copy goes beside it under a name of this backup's.
+            let checks = try await boundedMap(planned, limit: concurrency) { file -> Bool in
+                guard file.kind == .sst, let stored = existing[file.path] else { return false }
+                return try await ReuseCheck(engine: self, target: target).isReusable(
+                    file, stored: stored, local: checkpointPath + "/" + file.name)
+            }
+            for index in planned.indices {
+                if checks[index] {
+                    planned[index].uploaded = false
+                } else {
+                    planned[index].encryption = nil
+                    if existing[planned[index].path] != nil {
+                        planned[index].path = Self.freshCopyPath(planned[index].path, backupID: id)
+                    }
+                }
             }
 
             let toUpload = planned.filter(\.uploaded)
@@ -190,9 +204,10 @@ public struct BackupEngine: Sendable {
                 var encryption: BackupManifest.FileEncryption?
                 if let kek {
                     let dataKey = SymmetricKey(size: .bits256)
-                    try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
+                    let md5 = try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
                     encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
-                                       storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
+                                       storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))),
+                                       storedMD5: md5.map { Data($0).base64EncodedString() })
                 } else {
                     try await target.upload(file: local, to: file.path)
                 }
@@ -213,7 +228,7 @@ public struct BackupEngine: Sendable {
                 sourceHost: ProcessInfo.processInfo.hostName, sourcePath: store.path,
                 durationSeconds: Date().timeIntervalSince(started))
             progress?(BackupProgress(phase: .manifest, filesDone: toUpload.count, filesTotal: toUpload.count, bytesDone: uploadTotal, bytesTotal: uploadTotal))
-            try await target.write(try manifest.encoded(), to: BackupManifest.path(id: id, createdAt: started), createOnly: true)
+            try await target.write(try await Self.encode(manifest, sealedBy: kek), to: BackupManifest.path(id: id, createdAt: started), createOnly: true)
             return manifest
         }
     }
@@ -231,6 +246,14 @@ public struct BackupEngine: Sendable {
             let path = parent + "/" + name
             if !active.contains(path) { try? FileManager.default.removeItem(atPath: path) }
         }
+    }
+
+    /// Where a fresh copy of an SST goes when its usual path holds a copy that failed its check:
+    /// `<number>-<size>-<hash16>-<backup id suffix>.sst`.
+    static func freshCopyPath(_ path: String, backupID: String) -> String {
+        let marker = ".sst"
+        guard let range = path.range(of: marker, options: .backwards) else { return path + "-" + backupID.suffix(6) }
+        return path.replacingCharacters(in: range, with: "-\(backupID.suffix(6))\(marker)")
     }
 
     static func newID(_ date: Date) -> String {
@@ -253,34 +276,98 @@ public struct BackupEngine: Sendable {
 
     // MARK: List
 
+    /// The paths of every manifest in the target, oldest backup first (ids sort by creation time).
+    func manifestPaths() async throws -> [String] {
+        try await target.list(prefix: "rocksdb/").map(\.path).filter { $0.hasSuffix("/manifest.json") && !$0.hasPrefix(Self.sharedPrefix) }
+            .sorted { ($0 as NSString).deletingLastPathComponent.split(separator: "/").last ?? "" < ($1 as NSString).deletingLastPathComponent.split(separator: "/").last ?? "" }
+    }
+
+    /// Reads, decodes and validates the manifest at `path`.
+    func readManifest(at path: String) async throws -> StoredManifest {
+        let bytes = try await target.read(path, limit: BackupManifest.maximumEncodedSize)
+        return StoredManifest(manifest: try BackupManifest.decode(bytes, path: path), bytes: bytes, path: path)
+    }
+
     /// Every backup whose manifest reads, oldest first, and the paths of manifests that do not.
     public func listWithProblems() async throws -> (backups: [BackupManifest], unreadable: [String]) {
-        let paths = try await target.list(prefix: "rocksdb/").map(\.path).filter { $0.hasSuffix("/manifest.json") }
-        var backups: [BackupManifest] = []
-        var unreadable: [String] = []
-        for path in paths {
+        let (stored, unreadable) = try await storedManifests()
+        return (stored.map(\.manifest), unreadable.map(\.path))
+    }
+
+    /// Every manifest that reads, oldest first, and the errors of those that do not.
+    func storedManifests() async throws -> (readable: [StoredManifest], unreadable: [(path: String, error: any Error)]) {
+        var readable: [StoredManifest] = []
+        var unreadable: [(path: String, error: any Error)] = []
+        for path in try await manifestPaths() {
             do {
-                backups.append(try BackupManifest.decode(try await target.read(path), path: path))
-            } catch {
-                unreadable.append(path)
+                readable.append(try await readManifest(at: path))
+            } catch let error as BackupError where error.code == .corrupt || error.code == .notFound {
+                unreadable.append((path, error))
             }
         }
-        return (backups.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }, unreadable)
+        return (readable.sorted { ($0.manifest.createdAt, $0.manifest.id) < ($1.manifest.createdAt, $1.manifest.id) }, unreadable)
     }
 
     public func list() async throws -> [BackupManifest] { try await listWithProblems().backups }
 
     /// The manifest of backup `id` (`latest` for the newest).
+    /// - Throws: ``BackupError`` `.notFound` when there is no such backup; `.corrupt` when its manifest does not
+    ///   read, also for `latest` when the newest manifest is damaged (an older backup is never silently used).
     public func manifest(_ id: String) async throws -> BackupManifest {
+        try await storedManifest(id).manifest
+    }
+
+    func storedManifest(_ id: String) async throws -> StoredManifest {
+        let paths = try await manifestPaths()
+        let path: String
         if id == "latest" {
-            guard let newest = try await list().last else { throw BackupError(.notFound, "no backups in \(target.description)") }
-            return newest
+            guard let newest = paths.last else { throw BackupError(.notFound, "no backups in \(target.description)") }
+            path = newest
+        } else {
+            guard BackupManifest.isValidID(id) else {
+                throw BackupError(.notFound, "'\(BackupManifest.printable(id))' is not a backup id (yyyyMMddTHHmmssSSSZ-<6 hex>) in \(target.description)")
+            }
+            guard let found = paths.first(where: { $0.hasSuffix("/\(id)/manifest.json") }) else {
+                throw BackupError(.notFound, "no backup '\(id)' in \(target.description)")
+            }
+            path = found
         }
-        let paths = try await target.list(prefix: "rocksdb/").map(\.path).filter { $0.hasSuffix("/manifest.json") }
-        guard let path = paths.first(where: { $0.hasSuffix("/\(id)/manifest.json") }) else {
-            throw BackupError(.notFound, "no backup '\(id)' in \(target.description)")
+        do {
+            return try await readManifest(at: path)
+        } catch let error as BackupError where error.code == .notFound {
+            throw BackupError(.corrupt, "manifest \(path) is listed but cannot be read: \(error.message)")
         }
-        return try BackupManifest.decode(try await target.read(path), path: path)
+    }
+
+    /// `stored`, once its seal (if any) verifies. With a key-encryption key given to the engine, the manifest
+    /// must be sealed by that key (any version of it): an attacker who strips the encryption, or seals with a
+    /// key of their own, is refused.
+    func authenticated(_ stored: StoredManifest) async throws -> BackupManifest {
+        let manifest = stored.manifest
+        guard let authentication = manifest.authentication else {
+            if let kek = keyEncryptionKey {
+                throw BackupError(.corrupt, "manifest \(stored.path) is not sealed, but backups read with \(kek.id) must be: its encryption may have been removed (a backup made before manifests were sealed is sealed by 'kumo backup rekey')")
+            }
+            return manifest
+        }
+        if let kek = keyEncryptionKey, !kek.canUnwrap(keyID: authentication.key.kekID) {
+            throw BackupError(.corrupt, "manifest \(stored.path) is sealed by \(authentication.key.kekID), not by \(kek.id)")
+        }
+        guard authentication.algorithm == BackupManifest.macAlgorithm else {
+            throw BackupError(.corrupt, "manifest \(stored.path) is sealed with \(BackupManifest.printable(authentication.algorithm)), which this Kumo does not know")
+        }
+        let macKey = try await unwrap(authentication.key, backupID: manifest.id, file: "its seal")
+        guard try BackupManifest.isAuthentic(stored.bytes, macKey: macKey, path: stored.path) else {
+            throw BackupError(.corrupt, "manifest \(stored.path) fails authentication: it was altered after it was written")
+        }
+        return manifest
+    }
+
+    /// The stored form of `manifest`: sealed under a new MAC key wrapped by `kek`, or plain JSON without one.
+    static func encode(_ manifest: BackupManifest, sealedBy kek: (any KeyEncryptionKey)?) async throws -> [UInt8] {
+        guard let kek else { return try manifest.encoded() }
+        let macKey = SymmetricKey(size: .bits256)
+        return try manifest.sealed(macKey: macKey, wrappedKey: try await kek.wrap(macKey))
     }
 
     // MARK: Verify
@@ -288,15 +375,15 @@ public struct BackupEngine: Sendable {
     /// Checks every file the backup references: present with its recorded size; with `deep`, also
     /// downloaded and re-hashed, and the whole backup restored to a temporary directory and opened.
     public func verify(_ id: String, deep: Bool = false) async throws -> VerificationReport {
-        let manifest = try await manifest(id)
+        let manifest = try await authenticated(try await storedManifest(id))
         let target = self.target
         var problems: [String] = []
         if deep {
-            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-verify-\(UUID().uuidString.prefix(8))").path
-            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let scratch = try RestoreStaging.create(beside: FileManager.default.temporaryDirectory.path + "/kumo-verify")
+            defer { scratch.remove() }
             do {
-                _ = try await restore(manifest.id, to: scratch + "/db")
-            } catch let error as BackupError {
+                _ = try await restore(manifest.id, to: scratch.path + "/db")
+            } catch let error as BackupError where error.code != .lockLost && error.code != .io {
                 problems.append(error.message)
             }
         } else {
@@ -326,34 +413,35 @@ public struct BackupEngine: Sendable {
                 throw BackupError(.targetNotEmpty, "\(directory) is not an empty directory; restore refuses to overwrite it")
             }
         }
-        let manifest = try await manifest(id)
-        let staging = (directory as NSString).deletingLastPathComponent + "/.kumo-restore-\(manifest.id)-\(UUID().uuidString.prefix(6))"
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let manifest = try await authenticated(try await storedManifest(id))
+        let staging = try RestoreStaging.create(beside: directory)
+        defer { staging.remove() }
 
         let target = self.target
         let counter = TransferCounter()
         let total = manifest.totalBytes
         _ = try await boundedMap(manifest.files, limit: concurrency) { file in
-            let local = staging + "/" + file.name
+            // Names were validated as plain file names when the manifest was read.
+            let local = staging.data + "/" + file.name
+            let name = "\(file.name) (\(file.path))"
             let digest: (hex: String, size: Int64)
             if let encryption = file.encryption {
-                let dataKey = try await self.unwrap(encryption.dataKey, backupID: manifest.id, file: "\(file.name) (\(file.path))")
-                let name = "\(file.name) (\(file.path))"
+                let dataKey = try await self.unwrap(encryption.dataKey, backupID: manifest.id, file: name)
                 let keyBytes = dataKey.withUnsafeBytes { Data($0) }
-                let (header, hex) = try await target.withLocalFile(file.path, scratch: local + ".kenc") { stored in
-                    try EncryptedFileFormat.decryptAndHash(file: stored, to: local, key: SymmetricKey(data: keyBytes), name: name)
+                let (header, hex) = try await target.withLocalFile(file.path, scratch: local + ".kenc", expectedSize: encryption.storedSize) { stored in
+                    try EncryptedFileFormat.decryptAndHash(
+                        stored, storedSize: UInt64(encryption.storedSize), to: local, key: SymmetricKey(data: keyBytes), name: name)
                 }
-                digest = (hex, Int64(header.plaintextLength))
+                digest = (hex, Int64(clamping: header.plaintextLength))
             } else {
-                try await target.download(file.path, to: local)
+                try await target.download(file.path, to: local, expectedSize: file.size)
                 digest = try FileHashing.sha256(ofFileAt: local)
             }
             guard digest.size == file.size else {
-                throw BackupError(.corrupt, "\(file.name) (\(file.path)) has \(digest.size) bytes, the manifest says \(file.size)")
+                throw BackupError(.corrupt, "\(name) has \(digest.size) bytes, the manifest says \(file.size)")
             }
             guard digest.hex == file.sha256 else {
-                throw BackupError(.corrupt, "\(file.name) (\(file.path)) fails its SHA-256 check: the stored copy is damaged")
+                throw BackupError(.corrupt, "\(name) fails its SHA-256 check: the stored copy is damaged")
             }
             let (done, bytes) = counter.add(file.size)
             progress?(BackupProgress(phase: .downloading, filesDone: done, filesTotal: manifest.files.count, bytesDone: bytes, bytesTotal: total))
@@ -361,8 +449,17 @@ public struct BackupEngine: Sendable {
         }
 
         progress?(BackupProgress(phase: .opening, filesDone: manifest.files.count, filesTotal: manifest.files.count, bytesDone: total, bytesTotal: total))
-        try? FileManager.default.removeItem(atPath: directory)  // an empty directory, checked above
-        try FileManager.default.moveItem(atPath: staging, toPath: directory)
+        try await LocalFileIO.run { try LocalFileIO.syncTree(staging.data) }
+        // rename(2) replaces an empty directory and refuses a non-empty one, so a file that appeared in
+        // `directory` since the check above is never removed.
+        guard rename(staging.data, directory) == 0 else {
+            let code = errno
+            if code == ENOTEMPTY || code == EEXIST || code == ENOTDIR {
+                throw BackupError(.targetNotEmpty, "\(directory) is no longer an empty directory; nothing was restored into it")
+            }
+            throw LocalFileIO.failure("move the restored store to", directory, code)
+        }
+        try LocalFileIO.syncParent(of: directory)
         var options = StoreOptions()
         options.createIfMissing = false
         let store = try await Store.open(at: directory, options: options)
@@ -379,6 +476,9 @@ public struct BackupEngine: Sendable {
             }
             counts[family.name] = count
         }
+        try store.close()
+        // Opening the store may have written (a new MANIFEST, OPTIONS): sync again before reporting success.
+        try await LocalFileIO.run { try LocalFileIO.syncTree(directory) }
         return RestoreReport(backupID: manifest.id, path: directory, sequenceNumber: sequence, keyCounts: counts, bytes: total)
     }
 
@@ -393,8 +493,24 @@ public struct BackupEngine: Sendable {
         let target = self.target
         return try await target.withLock(Self.lockPath) {
             var rewrapped = 0
-            for var manifest in try await list() {
+            let (stored, unreadable) = try await storedManifests()
+            guard unreadable.isEmpty else {
+                throw BackupError(.corrupt, "cannot rekey: manifest \(unreadable.map(\.path).joined(separator: ", ")) does not read")
+            }
+            for entry in stored {
+                var manifest = entry.manifest
+                // A sealed manifest must verify before it is re-sealed; one from before seals is sealed now, as
+                // long as every data key it holds unwraps with the current key.
                 var changed = false
+                if manifest.authentication != nil {
+                    _ = try await authenticated(entry)
+                } else if !manifest.files.isEmpty, manifest.files.allSatisfy({ $0.encryption != nil }) {
+                    for file in manifest.files {
+                        guard let encryption = file.encryption, encryption.dataKey.kekID == newKey.id else { continue }
+                        _ = try await newKey.unwrap(encryption.dataKey)
+                    }
+                    changed = true
+                }
                 for index in manifest.files.indices {
                     guard let encryption = manifest.files[index].encryption, encryption.dataKey.kekID != newKey.id else { continue }
                     let dataKey = try await unwrap(encryption.dataKey, backupID: manifest.id, file: manifest.files[index].path)
@@ -402,8 +518,10 @@ public struct BackupEngine: Sendable {
                     changed = true
                     rewrapped += 1
                 }
+                if manifest.authentication != nil && manifest.authentication?.key.kekID != newKey.id { changed = true }
                 if changed {
-                    try await target.write(try manifest.encoded(), to: BackupManifest.path(id: manifest.id, createdAt: manifest.createdAt), createOnly: false)
+                    manifest.authentication = nil
+                    try await target.write(try await Self.encode(manifest, sealedBy: newKey), to: entry.path, createOnly: false)
                 }
             }
             return rewrapped
@@ -412,8 +530,15 @@ public struct BackupEngine: Sendable {
 
     // MARK: Prune and delete
 
-    /// Deletes the backups `policy` does not keep, then every shared file no kept backup references.
-    public func prune(_ policy: RetentionPolicy, dryRun: Bool = false) async throws -> PruneReport {
+    /// How long an object that no manifest references is left alone by prune and delete: a backup running
+    /// elsewhere may have stored it and not yet written the manifest that references it.
+    public static let defaultGracePeriod: TimeInterval = 24 * 3600
+
+    /// Deletes the backups `policy` does not keep, then every shared file no kept backup references, except
+    /// objects no manifest references that are younger than `gracePeriod` seconds.
+    /// - Throws: ``BackupError`` when a manifest does not read or a delete fails; manifests go first, so a failure
+    ///   never leaves a listed backup without its files.
+    public func prune(_ policy: RetentionPolicy, dryRun: Bool = false, gracePeriod: TimeInterval = defaultGracePeriod) async throws -> PruneReport {
         let target = self.target
         return try await target.withLock(Self.lockPath) {
             let (backups, unreadable) = try await listWithProblems()
@@ -421,12 +546,12 @@ public struct BackupEngine: Sendable {
                 throw BackupError(.corrupt, "cannot prune safely: manifest \(unreadable.joined(separator: ", ")) does not read, so what it references is unknown")
             }
             let kept = policy.kept(backups)
-            return try await removeUnreferenced(backups: backups, keeping: kept, dryRun: dryRun)
+            return try await removeUnreferenced(backups: backups, keeping: kept, dryRun: dryRun, gracePeriod: gracePeriod)
         }
     }
 
     /// Deletes one backup and the shared files only it referenced.
-    public func delete(_ id: String, dryRun: Bool = false) async throws -> PruneReport {
+    public func delete(_ id: String, dryRun: Bool = false, gracePeriod: TimeInterval = defaultGracePeriod) async throws -> PruneReport {
         let target = self.target
         return try await target.withLock(Self.lockPath) {
             let (backups, unreadable) = try await listWithProblems()
@@ -434,26 +559,38 @@ public struct BackupEngine: Sendable {
                 throw BackupError(.corrupt, "cannot delete safely: manifest \(unreadable.joined(separator: ", ")) does not read")
             }
             guard backups.contains(where: { $0.id == id }) else { throw BackupError(.notFound, "no backup '\(id)' in \(target.description)") }
-            return try await removeUnreferenced(backups: backups, keeping: Set(backups.map(\.id)).subtracting([id]), dryRun: dryRun)
+            return try await removeUnreferenced(
+                backups: backups, keeping: Set(backups.map(\.id)).subtracting([id]), dryRun: dryRun, gracePeriod: gracePeriod)
         }
     }
 
-    private func removeUnreferenced(backups: [BackupManifest], keeping kept: Set<String>, dryRun: Bool) async throws -> PruneReport {
+    private func removeUnreferenced(
+        backups: [BackupManifest], keeping kept: Set<String>, dryRun: Bool, gracePeriod: TimeInterval
+    ) async throws -> PruneReport {
         let referenced = Set(backups.filter { kept.contains($0.id) }.flatMap { $0.files.map(\.path) })
+        let referencedByAny = Set(backups.flatMap { $0.files.map(\.path) })
+        let manifestPaths = Set(backups.map { BackupManifest.path(id: $0.id, createdAt: $0.createdAt) })
+        let graceStart = Date(timeIntervalSinceNow: -gracePeriod)
+        var deferred: [String] = []
         let keptDirectories = backups.filter { kept.contains($0.id) }.map { "rocksdb/\(BackupManifest.dayString($0.createdAt))/\($0.id)/" }
         let all = try await target.list(prefix: "rocksdb/")
         // Manifests first, so a backup disappears before any file it needs does.
         let doomed = all.filter { object in
             guard object.path != Self.lockPath, !referenced.contains(object.path) else { return false }
-            if object.path.hasPrefix(Self.sharedPrefix) { return true }
-            return !keptDirectories.contains { object.path.hasPrefix($0) }
+            guard object.path.hasPrefix(Self.sharedPrefix) || !keptDirectories.contains(where: { object.path.hasPrefix($0) }) else { return false }
+            // An object no manifest references may be an in-flight backup's: only an old one can be garbage.
+            if !referencedByAny.contains(object.path), !manifestPaths.contains(object.path), (object.lastModified ?? .distantPast) > graceStart {
+                deferred.append(object.path)
+                return false
+            }
+            return true
         }.sorted { ($0.path.hasSuffix("manifest.json") ? 0 : 1, $0.path) < ($1.path.hasSuffix("manifest.json") ? 0 : 1, $1.path) }
         if !dryRun {
             for object in doomed { try await target.delete(object.path) }
         }
         return PruneReport(
             keptBackups: backups.map(\.id).filter(kept.contains), deletedBackups: backups.map(\.id).filter { !kept.contains($0) },
-            deletedObjects: doomed.map(\.path), deletedBytes: doomed.reduce(0) { $0 + $1.size }, dryRun: dryRun)
+            deletedObjects: doomed.map(\.path), deletedBytes: doomed.reduce(0) { $0 + $1.size }, deferredObjects: deferred, dryRun: dryRun)
     }
 }
 

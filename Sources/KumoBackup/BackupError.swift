@@ -17,6 +17,10 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
         public static let verificationFailed = Code("verificationFailed")
         /// A key provider (Key Vault) could not be reached or refused the operation.
         public static let keyUnavailable = Code("keyUnavailable")
+        /// The lock was lost while the operation ran (a lease renewal failed); the operation was stopped.
+        public static let lockLost = Code("lockLost")
+        /// A local file operation failed (read, write, fsync, rename).
+        public static let io = Code("io")
         public var description: String { name }
     }
 

@@ -34,6 +34,21 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         public var dataKey: WrappedKey
         /// The stored (encrypted) size.
         public var storedSize: Int64
+        /// Base64 MD5 of the stored (encrypted) bytes, when the target keeps one (Blob Storage's Content-MD5):
+        /// lets a later backup check a copy it reuses without downloading it.
+        public var storedMD5: String?
+    }
+
+    /// Present on encrypted backups: an HMAC-SHA256 of the manifest's bytes under a random key wrapped by the
+    /// key-encryption key, so no field can be changed, added or removed (encryption stripped, files swapped)
+    /// without the key. See ``BackupManifest/sealed(macKey:wrappedKey:)``.
+    public struct Authentication: Codable, Sendable, Equatable {
+        /// `HMAC-SHA256`.
+        public var algorithm: String
+        /// The MAC key, wrapped like a data key.
+        public var key: WrappedKey
+        /// Hex HMAC of the encoded manifest with this value set to 64 zeros.
+        public var manifestMAC: String
     }
 
     public var schema: Int
@@ -49,6 +64,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     public var sourceHost: String
     public var sourcePath: String
     public var durationSeconds: Double
+    public var authentication: Authentication?
 
     public var totalBytes: Int64 { files.reduce(0) { $0 + $1.size } }
     public var uploadedBytes: Int64 { files.filter(\.uploaded).reduce(0) { $0 + $1.size } }
@@ -83,7 +99,13 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         return formatter
     }
 
+    /// Decodes and validates (``validate(path:)``) a manifest read from `path`.
+    /// - Throws: ``BackupError`` `.corrupt` naming `path` when it is too large, does not parse, has a newer
+    ///   schema, or holds a name, path, id or size that is not allowed.
     public static func decode(_ bytes: [UInt8], path: String) throws -> BackupManifest {
+        guard bytes.count <= maximumEncodedSize else {
+            throw BackupError(.corrupt, "manifest \(path) has \(bytes.count) bytes; manifests are at most \(maximumEncodedSize)")
+        }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -96,11 +118,12 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         do {
             manifest = try decoder.decode(BackupManifest.self, from: Data(bytes))
         } catch {
-            throw BackupError(.corrupt, "manifest \(path) does not parse (\(bytes.count) bytes): \(error)")
+            throw BackupError(.corrupt, "manifest \(path) does not parse (\(bytes.count) bytes): \(printable(String(describing: error)))")
         }
         guard manifest.schema <= currentSchema else {
             throw BackupError(.corrupt, "manifest \(path) has schema \(manifest.schema); this Kumo reads up to \(currentSchema)")
         }
+        try manifest.validate(path: path)
         return manifest
     }
 }

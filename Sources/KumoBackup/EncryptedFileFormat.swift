@@ -35,9 +35,14 @@ public enum EncryptedFileFormat {
         public var chunkSizeLog2: UInt8
 
         public var chunkSize: Int { 1 << Int(chunkSizeLog2) }
-        public var chunkCount: UInt32 {
-            plaintextLength == 0 ? 1 : UInt32((plaintextLength + UInt64(chunkSize) - 1) / UInt64(chunkSize))
+        /// Chunks for `plaintextLength`, or nil when the length needs more than `UInt32.max` chunks (only a
+        /// damaged or forged header says so). Computed without overflow for every 64-bit length.
+        var checkedChunkCount: UInt32? {
+            guard plaintextLength > 0 else { return 1 }
+            let size = UInt64(chunkSize)
+            return UInt32(exactly: plaintextLength / size + (plaintextLength % size == 0 ? 0 : 1))
         }
+        public var chunkCount: UInt32 { checkedChunkCount ?? 0 }
 
         public var bytes: [UInt8] {
             var out = magic
@@ -48,7 +53,10 @@ public enum EncryptedFileFormat {
             return out
         }
 
-        public static func parse(_ bytes: [UInt8], name: String) throws -> Header {
+        /// Parses a header read from an untrusted file whose whole stored size is `storedSize`.
+        /// - Throws: ``BackupError`` `.corrupt` naming `name` unless every field is valid and the length and chunk
+        ///   count it states are exactly what `storedSize` holds.
+        public static func parse(_ bytes: [UInt8], name: String, storedSize: UInt64) throws -> Header {
             guard bytes.count >= headerSize, Array(bytes[0..<8]) == magic else {
                 throw BackupError(.corrupt, "\(name) is not a Kumo encrypted file (bad header)")
             }
@@ -56,18 +64,33 @@ public enum EncryptedFileFormat {
                 throw BackupError(.corrupt, "\(name) uses encrypted format \(bytes[8]) / algorithm \(bytes[9]), which this Kumo does not read")
             }
             guard (16...26).contains(bytes[10]) else { throw BackupError(.corrupt, "\(name) has an invalid chunk size") }
-            let length = bytes[28..<36].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-            let count = bytes[36..<40].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+            guard bytes[11] == 0 else { throw BackupError(.corrupt, "\(name) has a non-zero reserved header byte") }
+            let length = bytes[28..<36].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let count = bytes[36..<40].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             let header = Header(fileID: Array(bytes[12..<28]), plaintextLength: length, chunkSizeLog2: bytes[10])
-            guard header.chunkCount == count else { throw BackupError(.corrupt, "\(name) has an inconsistent chunk count") }
+            guard let expected = header.checkedChunkCount, expected == count else {
+                throw BackupError(.corrupt, "\(name) has an inconsistent chunk count")
+            }
+            guard let size = encryptedSize(checked: header), size == storedSize else {
+                throw BackupError(.corrupt, "\(name): its header states \(length) bytes of plaintext, which do not fit its stored size of \(storedSize) bytes")
+            }
             return header
         }
+    }
+
+    /// `headerSize + plaintextLength + chunkCount * tagSize`, or nil when that overflows.
+    static func encryptedSize(checked header: Header) -> UInt64? {
+        guard let count = header.checkedChunkCount else { return nil }
+        let (withHeader, overflow1) = header.plaintextLength.addingReportingOverflow(UInt64(headerSize))
+        let (tags, overflow2) = UInt64(count).multipliedReportingOverflow(by: UInt64(tagSize))
+        let (total, overflow3) = withHeader.addingReportingOverflow(tags)
+        return overflow1 || overflow2 || overflow3 ? nil : total
     }
 
     /// The size of the encrypted form of `plaintextLength` bytes.
     public static func encryptedSize(plaintextLength: UInt64, chunkSizeLog2: UInt8 = defaultChunkSizeLog2) -> UInt64 {
         let header = Header(fileID: [UInt8](repeating: 0, count: 16), plaintextLength: plaintextLength, chunkSizeLog2: chunkSizeLog2)
-        return UInt64(headerSize) + plaintextLength + UInt64(header.chunkCount) * UInt64(tagSize)
+        return encryptedSize(checked: header) ?? UInt64.max
     }
 
     static func nonce(_ index: UInt32) throws -> AES.GCM.Nonce {
@@ -157,23 +180,30 @@ public enum EncryptedFileFormat {
     /// - Throws: ``BackupError`` `.corrupt` naming the file and chunk when anything fails to authenticate
     ///   (wrong key, tampered, reordered, swapped or missing chunks, truncation).
     public static func decrypt(file source: String, to destination: String, key: SymmetricKey, name: String) throws -> Header {
-        try decryptAndHash(file: source, to: destination, key: key, name: name).header
+        guard let input = FileHandle(forReadingAtPath: source) else { throw LocalFileIO.failure("read", source) }
+        defer { try? input.close() }
+        let size = try input.seekToEnd()
+        try input.seek(toOffset: 0)
+        return try decryptAndHash(input, storedSize: size, to: destination, key: key, name: name).header
     }
 
     /// ``decrypt(file:to:key:name:)`` that also returns the plaintext's hex SHA-256, computed in the same pass so
     /// a restore does not read every decrypted file a second time to check it.
-    static func decryptAndHash(file source: String, to destination: String, key: SymmetricKey, name: String) throws
+    /// The header is checked against `storedSize` (what the manifest records and the target holds) before any
+    /// length it states is used, so a damaged header can neither trap nor make this read or write more.
+    static func decryptAndHash(_ input: FileHandle, storedSize: UInt64, to destination: String?, key: SymmetricKey, name: String) throws
         -> (header: Header, sha256: String)
     {
         var hasher = SHA256()
-        guard let input = FileHandle(forReadingAtPath: source) else { throw BackupError(.invalidArgument, "cannot read \(source)") }
-        defer { try? input.close() }
         let headerBytes = Array(try input.read(upToCount: headerSize) ?? Data())
-        let header = try Header.parse(headerBytes, name: name)
-        guard FileManager.default.createFile(atPath: destination, contents: nil),
-            let output = FileHandle(forWritingAtPath: destination)
-        else { throw BackupError(.invalidArgument, "cannot create \(destination)") }
-        defer { try? output.close() }
+        let header = try Header.parse(headerBytes, name: name, storedSize: storedSize)
+        var output: FileHandle?
+        if let destination {
+            let descriptor = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw LocalFileIO.failure("create", destination) }
+            output = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        }
+        defer { try? output?.close() }
         var remaining = header.plaintextLength
         for index in 0..<header.chunkCount {
             let plainCount = Int(min(UInt64(header.chunkSize), remaining))
@@ -187,7 +217,7 @@ public enum EncryptedFileFormat {
                 let plain = try AES.GCM.open(
                     box, using: key, authenticating: additionalData(headerBytes, index: index, isFinal: index == header.chunkCount - 1))
                 hasher.update(data: plain)
-                try output.write(contentsOf: plain)
+                try output?.write(contentsOf: plain)
             } catch {
                 throw BackupError(.corrupt, "\(name): chunk \(index) of \(header.chunkCount) fails authentication (wrong key, or the file was altered)")
             }

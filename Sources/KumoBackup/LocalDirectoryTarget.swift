@@ -2,154 +2,229 @@ import Crypto
 import Foundation
 
 /// Backups in a local directory (the embedded default): `file:///var/backups/kumo`.
+///
+/// Every path is checked to be a relative path with no `..` before it is joined to the root; reads open
+/// regular files only, without following links; every write is fsynced, and so is the directory that names
+/// it, before the call returns.
 public struct LocalDirectoryTarget: BackupTarget {
     public let root: String
 
-    public init(root: String) throws {
+    /// A target at `root`, created when `create` is true (for commands that write backups).
+    /// - Throws: ``BackupError`` `.notFound` when `root` does not exist and `create` is false.
+    public init(root: String, create: Bool = true) throws {
         self.root = root
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw BackupError(.invalidArgument, "\(root) is not a directory") }
+        } else {
+            guard create else { throw BackupError(.notFound, "no backup directory at \(root)") }
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        }
     }
 
     public var description: String { "file://\(root)" }
 
-    private func full(_ path: String) -> String { root + "/" + path }
+    /// `path` joined to the root, once it is known to stay below it.
+    private func full(_ path: String) throws -> String {
+        guard BackupManifest.isSafeRelativePath(path) else {
+            throw BackupError(.invalidArgument, "'\(BackupManifest.printable(path))' is not a path inside \(description)")
+        }
+        return root + "/" + path
+    }
 
+    /// Creates the directories above `path`, each made durable in its parent.
     private func prepareParent(_ path: String) throws {
-        try FileManager.default.createDirectory(
-            atPath: (full(path) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        var directory = root
+        for component in path.split(separator: "/").dropLast() {
+            let next = directory + "/" + component
+            if mkdir(next, 0o755) == 0 {
+                try LocalFileIO.sync(path: directory)
+            } else if errno != EEXIST {
+                throw LocalFileIO.failure("create directory", next)
+            }
+            directory = next
+        }
     }
 
     /// A temporary name beside `path`, so the final rename stays on one file system and is atomic.
-    private func temporary(_ path: String) -> String {
-        full(path) + ".tmp-\(UUID().uuidString.prefix(8))"
+    private func temporary(_ path: String) throws -> String {
+        try full(path) + ".tmp-\(UUID().uuidString.prefix(8))"
+    }
+
+    /// Moves a synced temporary file into place and makes the new name durable.
+    private func publish(_ temporary: String, as path: String) throws {
+        let final = try full(path)
+        guard rename(temporary, final) == 0 else { throw LocalFileIO.failure("move \(temporary) to", final) }
+        try LocalFileIO.syncParent(of: final)
     }
 
     public func upload(file localPath: String, to path: String) async throws {
         try prepareParent(path)
-        let temporary = temporary(path)
+        let temporary = try temporary(path)
         do {
             // One pass of large sendfile calls and an fsync, off the cooperative pool.
             try await LocalFileIO.run { try LocalFileIO.copy(from: localPath, to: temporary, sync: true) }
-            guard rename(temporary, full(path)) == 0 else {
-                throw BackupError(.invalidArgument, "cannot move \(temporary) to \(full(path)) (errno \(errno))")
-            }
+            try publish(temporary, as: path)
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+            unlink(temporary)
             throw error
         }
     }
 
     /// Encrypts straight into the target (a temporary name, synced, then renamed), so no copy is made.
-    public func upload(encrypting localPath: String, key: Data, to path: String) async throws {
+    public func upload(encrypting localPath: String, key: Data, to path: String) async throws -> [UInt8]? {
         try prepareParent(path)
-        let temporary = temporary(path)
-        let final = full(path)
+        let temporary = try temporary(path)
         do {
             try await LocalFileIO.run {
                 _ = try EncryptedFileFormat.encrypt(file: localPath, to: temporary, key: SymmetricKey(data: key))
-                try Self.sync(temporary)
+                try LocalFileIO.sync(path: temporary)
             }
-            guard rename(temporary, final) == 0 else {
-                throw BackupError(.invalidArgument, "cannot move \(temporary) to \(final) (errno \(errno))")
-            }
+            try publish(temporary, as: path)
+            return nil
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+            unlink(temporary)
             throw error
         }
     }
 
-    public func withLocalFile<T: Sendable>(_ path: String, scratch: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {
-        let stored = full(path)
-        guard FileManager.default.fileExists(atPath: stored) else {
-            throw BackupError(.corrupt, "\(path) is missing from \(description)")
+    public func withLocalFile<T: Sendable>(
+        _ path: String, scratch: String, expectedSize: Int64, _ body: @escaping @Sendable (FileHandle) throws -> T
+    ) async throws -> T {
+        let root = self.root
+        _ = try full(path)
+        return try await LocalFileIO.run {
+            let (descriptor, size) = try Self.openExisting(root: root, path: path)
+            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            defer { try? handle.close() }
+            guard size == expectedSize else {
+                throw BackupError(.corrupt, "\(path) has \(size) bytes, the manifest says \(expectedSize)")
+            }
+            return try body(handle)
         }
-        return try await LocalFileIO.run { try body(stored) }
+    }
+
+    /// Opens a stored file; a missing one is damage (`.corrupt`), since a manifest named it.
+    private static func openExisting(root: String, path: String) throws -> (Int32, Int64) {
+        do {
+            return try LocalFileIO.openRegularFile(root: root, relative: path)
+        } catch let error as BackupError where error.code == .notFound {
+            throw BackupError(.corrupt, "\(path) is missing from file://\(root)")
+        }
     }
 
     public func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws {
         try prepareParent(path)
-        let temporary = temporary(path)
+        let final = try full(path)
+        let temporary = try temporary(path)
         do {
-            try Data(data).write(to: URL(fileURLWithPath: temporary))
-            try Self.sync(temporary)
+            try await LocalFileIO.run {
+                let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else { throw LocalFileIO.failure("create", temporary) }
+                defer { close(descriptor) }
+                try data.withUnsafeBytes { bytes in
+                    guard let base = bytes.baseAddress else { return }
+                    try LocalFileIO.writeAll(descriptor, UnsafeMutableRawPointer(mutating: base), bytes.count, destination: temporary)
+                }
+                try LocalFileIO.sync(descriptor, temporary)
+            }
             if createOnly {
                 // link() fails if the name exists: the create-only rename POSIX lacks.
-                guard link(temporary, full(path)) == 0 else {
+                guard link(temporary, final) == 0 else {
                     let code = errno
-                    try? FileManager.default.removeItem(atPath: temporary)
-                    if code == EEXIST { throw BackupError(.locked, "\(full(path)) already exists") }
-                    throw BackupError(.invalidArgument, "cannot create \(full(path)) (errno \(code))")
+                    if code == EEXIST { throw BackupError(.locked, "\(final) already exists") }
+                    throw LocalFileIO.failure("create", final, code)
                 }
-                try FileManager.default.removeItem(atPath: temporary)
+                unlink(temporary)
+                try LocalFileIO.syncParent(of: final)
             } else {
-                guard rename(temporary, full(path)) == 0 else {
-                    throw BackupError(.invalidArgument, "cannot move \(temporary) to \(full(path)) (errno \(errno))")
-                }
+                try publish(temporary, as: path)
             }
         } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
+            unlink(temporary)
             throw error
         }
     }
 
-    public func download(_ path: String, to localPath: String) async throws {
-        guard FileManager.default.fileExists(atPath: full(path)) else {
-            throw BackupError(.corrupt, "\(path) is missing from \(description)")
-        }
-        try? FileManager.default.removeItem(atPath: localPath)
-        let source = full(path)
+    public func download(_ path: String, to localPath: String, expectedSize: Int64) async throws {
+        let root = self.root
+        _ = try full(path)
+        unlink(localPath)
         do {
-            try await LocalFileIO.run { try LocalFileIO.copy(from: source, to: localPath, sync: false) }
+            try await LocalFileIO.run {
+                let (descriptor, size) = try Self.openExisting(root: root, path: path)
+                defer { close(descriptor) }
+                guard size == expectedSize else {
+                    throw BackupError(.corrupt, "\(path) has \(size) bytes, the manifest says \(expectedSize)")
+                }
+                try LocalFileIO.copy(from: descriptor, source: path, expectedSize: expectedSize, to: localPath, sync: false)
+            }
         } catch {
-            try? FileManager.default.removeItem(atPath: localPath)
+            unlink(localPath)
             throw error
         }
     }
 
-    public func read(_ path: String) async throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: full(path)) else {
-            throw BackupError(.notFound, "\(path) is missing from \(description)")
+    public func read(_ path: String, limit: Int) async throws -> [UInt8] {
+        let root = self.root
+        _ = try full(path)
+        return try await LocalFileIO.run {
+            let (descriptor, size) = try LocalFileIO.openRegularFile(root: root, relative: path)
+            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            defer { try? handle.close() }
+            guard size <= Int64(limit) else {
+                throw BackupError(.corrupt, "\(path) has \(size) bytes; at most \(limit) are read")
+            }
+            let data = try handle.read(upToCount: limit + 1) ?? Data()
+            guard data.count <= limit else { throw BackupError(.corrupt, "\(path) grew past \(limit) bytes while it was read") }
+            return Array(data)
         }
-        return Array(data)
     }
 
     public func size(of path: String) async throws -> Int64? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: full(path)) else { return nil }
-        return (attributes[.size] as? NSNumber)?.int64Value
+        var info = stat()
+        guard lstat(try full(path), &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw LocalFileIO.failure("stat", try full(path))
+        }
+        return Int64(info.st_size)
     }
 
     public func list(prefix: String) async throws -> [StoredObject] {
-        guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else {
+            throw BackupError(.notFound, "no backup directory at \(root)")
+        }
         var objects: [StoredObject] = []
         while let relative = enumerator.nextObject() as? String {
             guard relative.hasPrefix(prefix), !relative.contains(".tmp-"),
                 let attributes = enumerator.fileAttributes, attributes[.type] as? FileAttributeType == .typeRegular
             else { continue }
-            objects.append(StoredObject(path: relative, size: (attributes[.size] as? NSNumber)?.int64Value ?? 0))
+            objects.append(StoredObject(
+                path: relative, size: (attributes[.size] as? NSNumber)?.int64Value ?? 0,
+                lastModified: attributes[.modificationDate] as? Date))
         }
         return objects.sorted { $0.path < $1.path }
     }
 
     public func delete(_ path: String) async throws {
-        try? FileManager.default.removeItem(atPath: full(path))
+        let file = try full(path)
+        guard unlink(file) == 0 else {
+            if errno == ENOENT { return }
+            throw LocalFileIO.failure("delete", file)
+        }
+        try LocalFileIO.syncParent(of: file)
     }
 
     public func withLock<T: Sendable>(_ path: String, _ body: @Sendable () async throws -> T) async throws -> T {
         try prepareParent(path)
-        let descriptor = open(full(path), O_RDWR | O_CREAT, 0o644)
-        guard descriptor >= 0 else { throw BackupError(.invalidArgument, "cannot open lock file \(full(path))") }
+        let file = try full(path)
+        let descriptor = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw LocalFileIO.failure("open the lock file", file) }
         defer { close(descriptor) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            throw BackupError(.locked, "another backup of \(description) is running (lock \(full(path)) is held)")
+            throw BackupError(.locked, "another backup of \(description) is running (lock \(file) is held)")
         }
         defer { flock(descriptor, LOCK_UN) }
         return try await body()
-    }
-
-    static func sync(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
-        fsync(descriptor)
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,121 @@ enum LocalFileIO {
     }
 
     static func failure(_ what: String, _ path: String, _ code: Int32 = errno) -> BackupError {
-        BackupError(.invalidArgument, "cannot \(what) \(path): \(String(cString: strerror(code))) (errno \(code))")
+        BackupError(.io, "cannot \(what) \(path): \(String(cString: strerror(code))) (errno \(code))")
+    }
+
+    // MARK: Durability
+
+    /// Makes every `fsync` fail with the given errno, for tests of what a command reports when the disk does.
+    package static let injectedSyncFailure = Mutex<Int32?>(nil)
+
+    /// fsync on `descriptor`, every failure reported: a write that is not known to be on disk is not done.
+    static func sync(_ descriptor: Int32, _ path: String) throws {
+        if let code = injectedSyncFailure.withLock({ $0 }) { throw failure("fsync", path, code) }
+        while fsync(descriptor) != 0 {
+            if errno == EINTR { continue }
+            throw failure("fsync", path)
+        }
+    }
+
+    /// fsync on the file or directory at `path`.
+    static func sync(path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure("open for fsync", path) }
+        defer { close(descriptor) }
+        try sync(descriptor, path)
+    }
+
+    /// fsync on the directory holding `path`, so a name created, renamed or removed there is durable.
+    static func syncParent(of path: String) throws {
+        try sync(path: (path as NSString).deletingLastPathComponent)
+    }
+
+    /// fsyncs every file and directory below `directory`, then `directory` and its parent: a restored store
+    /// is on disk before it is reported done.
+    static func syncTree(_ directory: String) throws {
+        guard let names = FileManager.default.enumerator(atPath: directory) else { throw failure("list", directory, ENOENT) }
+        while let relative = names.nextObject() as? String { try sync(path: directory + "/" + relative) }
+        try sync(path: directory)
+        try syncParent(of: directory)
+    }
+
+    // MARK: Reading untrusted files
+
+    /// Opens the regular file `relative` below `root` for reading without following a symbolic link at any
+    /// component and without blocking on a FIFO or device, and returns it with its size.
+    /// - Throws: ``BackupError`` `.corrupt` when any component is a link or the file is not regular,
+    ///   `.notFound` when it does not exist.
+    static func openRegularFile(root: String, relative: String) throws -> (descriptor: Int32, size: Int64) {
+        var directory = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw failure("open", root) }
+        let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        for component in components.dropLast() {
+            let next = openat(directory, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
+            close(directory)
+            guard next >= 0 else {
+                if code == ENOENT { throw BackupError(.notFound, "\(relative) is missing from \(root)") }
+                throw BackupError(.corrupt, "\(relative) in \(root) cannot be read: '\(component)' is not a plain directory (\(String(cString: strerror(code))))")
+            }
+            directory = next
+        }
+        defer { close(directory) }
+        let descriptor = openat(directory, components.last ?? "", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ENOENT { throw BackupError(.notFound, "\(relative) is missing from \(root)") }
+            if code == ELOOP { throw BackupError(.corrupt, "\(relative) in \(root) is a symbolic link; backups hold regular files only") }
+            throw failure("open", root + "/" + relative, code)
+        }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            close(descriptor)
+            throw failure("stat", root + "/" + relative)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            throw BackupError(.corrupt, "\(relative) in \(root) is not a regular file; backups hold regular files only")
+        }
+        return (descriptor, Int64(info.st_size))
+    }
+
+    /// Copies exactly `expectedSize` bytes from `input` (named `source` in errors) to a new file at `destination`,
+    /// stopping one byte past the expected size: a file that grew or lies about its size cannot fill the disk.
+    static func copy(from input: Int32, source: String, expectedSize: Int64, to destination: String, sync: Bool) throws {
+        let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw failure("create", destination) }
+        defer { close(output) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
+        defer { buffer.deallocate() }
+        var copied: Int64 = 0
+        while copied <= expectedSize {
+            let wanted = Int(min(Int64(chunkSize), expectedSize + 1 - copied))
+            let count = read(input, buffer.baseAddress, wanted)
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("read", source)
+            }
+            try writeAll(output, buffer.baseAddress!, count, destination: destination)
+            copied += Int64(count)
+        }
+        guard copied == expectedSize else {
+            throw BackupError(.corrupt, "\(source) has \(copied > expectedSize ? "more than \(expectedSize)" : "\(copied)") bytes, the manifest says \(expectedSize)")
+        }
+        if sync { try Self.sync(output, destination) }
+    }
+
+    static func writeAll(_ output: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int, destination: String) throws {
+        var written = 0
+        while written < count {
+            let step = write(output, bytes + written, count - written)
+            if step < 0 {
+                if errno == EINTR { continue }
+                throw failure("write", destination)
+            }
+            written += step
+        }
     }
 
     /// Copies the file at `source` to `destination`, which must not exist, with the source's permission bits;
@@ -59,9 +174,7 @@ enum LocalFileIO {
         #else
         try readWriteCopy(input, source: source, output, destination: destination)
         #endif
-        if sync {
-            guard fsync(output) == 0 else { throw failure("fsync", destination) }
-        }
+        if sync { try Self.sync(output, destination) }
     }
 
     private static func readWriteCopy(_ input: Int32, source: String, _ output: Int32, destination: String) throws {
@@ -74,15 +187,7 @@ enum LocalFileIO {
                 if errno == EINTR { continue }
                 throw failure("read", source)
             }
-            var written = 0
-            while written < count {
-                let step = write(output, buffer.baseAddress! + written, count - written)
-                if step < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("write", destination)
-                }
-                written += step
-            }
+            try writeAll(output, buffer.baseAddress!, count, destination: destination)
         }
     }
 }

@@ -63,10 +63,11 @@ struct EncryptedFileFormatTests {
         #expect(swapped.message.contains("chunk 0"))
 
         let truncated = try #require(try failure { bytes, _ in bytes.removeLast(10) })
-        #expect(truncated.message.contains("truncated"))
+        // A stored size that the header's length does not produce is refused before any chunk is read.
+        #expect(truncated.message.contains("do not fit its stored size"))
 
         let appended = try #require(try failure { bytes, _ in bytes += [1, 2, 3] })
-        #expect(appended.message.contains("past its last chunk"))
+        #expect(appended.message.contains("do not fit its stored size"))
 
         // Claiming a shorter length moves the final-chunk flag and the header: authentication fails.
         let shortened = try #require(try failure { bytes, _ in

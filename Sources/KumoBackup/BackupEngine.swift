@@ -131,12 +131,8 @@ public struct BackupEngine: Sendable {
             let started = Date()
             let id = Self.newID(started)
             let checkpointPath = store.path + ".kumo-backup-\(id)"
-            Self.removeAbandonedCheckpoints(of: store.path)
-            Self.activeCheckpoints.withLock { _ = $0.insert(checkpointPath) }
-            defer {
-                try? FileManager.default.removeItem(atPath: checkpointPath)
-                Self.activeCheckpoints.withLock { _ = $0.remove(checkpointPath) }
-            }
+            Self.beginCheckpoint(checkpointPath, of: store)
+            defer { Self.endCheckpoint(checkpointPath) }
 
             progress?(BackupProgress(phase: .checkpoint, filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0))
             var families: [String: String] = [:]
@@ -235,6 +231,17 @@ public struct BackupEngine: Sendable {
 
     /// Checkpoint directories of backups running in this process.
     static let activeCheckpoints = Mutex<Set<String>>([])
+
+    /// Claims `checkpointPath` beside `store` for a checkpoint, first removing those that died.
+    static func beginCheckpoint(_ checkpointPath: String, of store: Store) {
+        removeAbandonedCheckpoints(of: store.path)
+        activeCheckpoints.withLock { _ = $0.insert(checkpointPath) }
+    }
+
+    static func endCheckpoint(_ checkpointPath: String) {
+        try? FileManager.default.removeItem(atPath: checkpointPath)
+        activeCheckpoints.withLock { _ = $0.remove(checkpointPath) }
+    }
 
     /// Removes checkpoint directories left beside the store by backups that died (killed, crashed). Only the
     /// process that has the store open can back it up, so any directory not in use here is abandoned.

@@ -208,6 +208,7 @@ public struct LocalDirectoryTarget: BackupTarget {
 
     public func delete(_ path: String) async throws {
         let file = try full(path)
+        if let code = LocalFileIO.injectedFailure(.delete, file) { throw LocalFileIO.failure("delete", file, code) }
         guard unlink(file) == 0 else {
             if errno == ENOENT { return }
             throw LocalFileIO.failure("delete", file)

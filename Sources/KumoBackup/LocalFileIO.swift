@@ -30,12 +30,37 @@ enum LocalFileIO {
 
     // MARK: Durability
 
-    /// Makes every `fsync` fail with the given errno, for tests of what a command reports when the disk does.
-    package static let injectedSyncFailure = Mutex<Int32?>(nil)
+    /// Local file operations that can be made to fail, for tests of what a command reports when the disk does.
+    package enum Operation: Sendable, Hashable { case fsync, delete }
+
+    /// A failure to inject: `operation` on any path below `pathPrefix` fails with `code`.
+    package struct InjectedFailure: Sendable, Equatable {
+        package var operation: Operation
+        package var pathPrefix: String
+        package var code: Int32
+        package init(_ operation: Operation, below pathPrefix: String, code: Int32) {
+            self.operation = operation
+            self.pathPrefix = pathPrefix
+            self.code = code
+        }
+    }
+
+    private static let injectedFailures = Mutex<[InjectedFailure]>([])
+
+    /// Runs `body` with `failure` injected (scoped to its path prefix, so concurrent tests are unaffected).
+    package static func withInjectedFailure<T>(_ failure: InjectedFailure, _ body: () async throws -> T) async rethrows -> T {
+        injectedFailures.withLock { $0.append(failure) }
+        defer { injectedFailures.withLock { $0.removeAll { $0 == failure } } }
+        return try await body()
+    }
+
+    static func injectedFailure(_ operation: Operation, _ path: String) -> Int32? {
+        injectedFailures.withLock { $0.first { $0.operation == operation && path.hasPrefix($0.pathPrefix) }?.code }
+    }
 
     /// fsync on `descriptor`, every failure reported: a write that is not known to be on disk is not done.
     static func sync(_ descriptor: Int32, _ path: String) throws {
-        if let code = injectedSyncFailure.withLock({ $0 }) { throw failure("fsync", path, code) }
+        if let code = injectedFailure(.fsync, path) { throw failure("fsync", path, code) }
         while fsync(descriptor) != 0 {
             if errno == EINTR { continue }
             throw failure("fsync", path)

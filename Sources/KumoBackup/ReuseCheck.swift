@@ -14,7 +14,6 @@ struct ReuseCheck {
     let target: any BackupTarget
 
     func isReusable(_ file: BackupManifest.File, stored: StoredObject, local: String) async throws -> Bool {
-        let name = "\(file.name) (\(file.path))"
         if let encryption = file.encryption {
             guard let kek = engine.keyEncryptionKey, kek.canUnwrap(keyID: encryption.dataKey.kekID),
                 stored.size == encryption.storedSize
@@ -22,30 +21,12 @@ struct ReuseCheck {
             if let storedMD5 = stored.contentMD5 {
                 return encryption.storedMD5.flatMap { Data(base64Encoded: $0) }.map(Array.init) == storedMD5
             }
-            let keyBytes = try await kek.unwrap(encryption.dataKey).withUnsafeBytes { Data($0) }
-            return try await readsBack(file, scratch: local + ".reuse", storedSize: encryption.storedSize) { handle in
-                try EncryptedFileFormat.decryptAndHash(
-                    handle, storedSize: UInt64(encryption.storedSize), to: nil, key: SymmetricKey(data: keyBytes), name: name
-                ).sha256
+        } else {
+            guard stored.size == file.size else { return false }
+            if let storedMD5 = stored.contentMD5 {
+                return try await LocalFileIO.run { try FileHashing.md5(ofFileAt: local) } == storedMD5
             }
         }
-        guard stored.size == file.size else { return false }
-        if let storedMD5 = stored.contentMD5 {
-            return try await LocalFileIO.run { try FileHashing.md5(ofFileAt: local) } == storedMD5
-        }
-        return try await readsBack(file, scratch: local + ".reuse", storedSize: file.size) { handle in
-            try FileHashing.sha256(of: handle, name: name).hex
-        }
-    }
-
-    /// Whether the stored copy reads back to the recorded SHA-256; a damaged copy is an answer, not an error.
-    private func readsBack(
-        _ file: BackupManifest.File, scratch: String, storedSize: Int64, _ hash: @escaping @Sendable (FileHandle) throws -> String
-    ) async throws -> Bool {
-        do {
-            return try await target.withLocalFile(file.path, scratch: scratch, expectedSize: storedSize, hash) == file.sha256
-        } catch let error as BackupError where error.code == .corrupt {
-            return false
-        }
+        return try await engine.readsBack(file, scratch: local + ".reuse")
     }
 }

@@ -17,12 +17,12 @@ final class WALReader: @unchecked Sendable {
         let latest = try store.latestSequenceNumber
         // RocksDB answers NotFound for a sequence not yet written; for a reader that is simply "no changes yet".
         guard since <= latest, latest > 0 else { return }
-        iterator = try store.withDatabase { db in
+        // Created and counted under the store's lock, so a concurrent close() cannot free the database first.
+        iterator = try store.openResource { db in
             try rocksCall("cannot read the write-ahead log of \(store.path) from sequence \(since)") {
                 rocksdb_get_updates_since(db, max(since, 1), nil, $0)
             }
         }
-        if iterator != nil { store.resourceOpened() }
     }
 
     /// The records of the next write-ahead log batch at or after `since`, or `nil` at the end of the log.

@@ -13,6 +13,10 @@ public final class Cursor: @unchecked Sendable {
     private var iterator: OpaquePointer?
     private let readOptions: OpaquePointer
     private let reverse: Bool
+    // RocksDB keeps the bound pointers inside the read options and reads them on every step of the
+    // iterator, so the cursor owns copies that outlive both (freed after `deinit` destroys them).
+    private let lowerBound: OwnedBytes?
+    private let upperBound: OwnedBytes?
     private var started = false
     /// RocksDB asserts if an iterator that ran off its range is moved again, so remember that it did.
     private var exhausted = false
@@ -23,20 +27,32 @@ public final class Cursor: @unchecked Sendable {
         self.snapshot = snapshot
         self.reverse = reverse
         let readOptions = rocksdb_readoptions_create()!
-        if let snapshot {
-            // Iterators need their own read options for the bounds; point them at the same snapshot.
-            rocksdb_readoptions_set_snapshot(readOptions, snapshot.pointer)
+        let lowerBound = range.lower.map(OwnedBytes.init(copying:))
+        let upperBound = range.upper.map(OwnedBytes.init(copying:))
+        if let lowerBound {
+            rocksdb_readoptions_set_iterate_lower_bound(readOptions, lowerBound.pointer, lowerBound.count)
         }
-        range.lower?.withCChars { rocksdb_readoptions_set_iterate_lower_bound(readOptions, $0, $1) }
-        range.upper?.withCChars { rocksdb_readoptions_set_iterate_upper_bound(readOptions, $0, $1) }
+        if let upperBound {
+            rocksdb_readoptions_set_iterate_upper_bound(readOptions, upperBound.pointer, upperBound.count)
+        }
+        self.lowerBound = lowerBound
+        self.upperBound = upperBound
         self.readOptions = readOptions
-        do {
-            iterator = try store.withFamily(family) { db, cf in rocksdb_create_iterator_cf(db, readOptions, cf) }
-        } catch {
-            rocksdb_readoptions_destroy(readOptions)
-            throw error
+        // Every stored property is set from here on, so a throw runs `deinit`, which destroys the read options.
+        let create = {
+            // Counted open under the store's lock, so a concurrent close() cannot free the database first.
+            try store.openResource(in: family) { db, cf in rocksdb_create_iterator_cf(db, readOptions, cf) }
         }
-        store.resourceOpened()
+        if let snapshot {
+            // Iterators need their own read options for the bounds; point them at the same snapshot, which
+            // must not be released while the iterator is being created from it.
+            iterator = try snapshot.whileLive {
+                rocksdb_readoptions_set_snapshot(readOptions, snapshot.pointer)
+                return try create()
+            }
+        } else {
+            iterator = try create()
+        }
     }
 
     /// The next key and value, or `nil` after the last one.
@@ -84,6 +100,25 @@ public final class Cursor: @unchecked Sendable {
         close()
         rocksdb_readoptions_destroy(readOptions)
     }
+}
+
+/// A heap copy of some bytes with a stable address, for C APIs that keep the pointer they are given
+/// beyond the call (an array's `withUnsafeBufferPointer` address is only valid inside the closure).
+final class OwnedBytes {
+    let pointer: UnsafeMutablePointer<CChar>
+    let count: Int
+
+    init(copying bytes: [UInt8]) {
+        count = bytes.count
+        // One byte at least, so an empty bound still has a valid, unique address.
+        pointer = .allocate(capacity: max(count, 1))
+        bytes.withUnsafeBytes { source in
+            guard let start = source.baseAddress else { return }
+            UnsafeMutableRawPointer(pointer).copyMemory(from: start, byteCount: source.count)
+        }
+    }
+
+    deinit { pointer.deallocate() }
 }
 
 /// The entries of a key range as an `AsyncSequence`, read in batches on threads outside the cooperative

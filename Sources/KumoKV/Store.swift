@@ -31,11 +31,11 @@ public final class Store: @unchecked Sendable {
     /// Indexed by `sync * 2 + disableWAL`; RocksDB only reads these, so threads can share them.
     private let writeOptionsTable: [RocksWriteOptions]
     private let defaultReadOptions: OpaquePointer
-    /// Cursors, snapshots and change streams that hold RocksDB objects tied to this database.
+    /// Cursors, snapshots and change streams that hold RocksDB objects tied to this database. Only
+    /// ``openResource(_:)`` adds to it, under the read lock; `close()` reads it under the write lock.
     private let openResources = Atomic<Int>(0)
 
-    /// Counts a cursor, snapshot or change stream that must be closed before the database is.
-    func resourceOpened() { openResources.add(1, ordering: .relaxed) }
+    /// Uncounts a cursor, snapshot or change stream once its RocksDB object is destroyed.
     func resourceClosed() { openResources.subtract(1, ordering: .releasing) }
 
     /// Opens (or creates) the database at `path` on a thread outside the cooperative pool.
@@ -170,6 +170,34 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Creates a RocksDB object tied to the database (an iterator, snapshot or WAL iterator) and counts it
+    /// open in the same read-locked section that checks the store is open. `close()` takes the write lock,
+    /// so it either runs first (and `create` is never called: `.closed`) or sees the object counted (and
+    /// refuses with `.busy`); it can never free the database between the check and the count.
+    ///
+    /// A `nil` from `create` means no object was made, and nothing is counted. The caller must call
+    /// ``resourceClosed()`` exactly once after destroying a non-`nil` result.
+    func openResource<T>(_ create: (OpaquePointer) throws -> T?) throws -> T? {
+        try lock.withReadLock {
+            guard let db = database else { throw closedError() }
+            let resource = try create(db)
+            if resource != nil { openResources.add(1, ordering: .relaxed) }
+            return resource
+        }
+    }
+
+    /// ``openResource(_:)`` for an object of one column family.
+    func openResource<T>(
+        in family: ColumnFamily, _ create: (OpaquePointer, OpaquePointer) throws -> T?
+    ) throws -> T? {
+        try withFamily(family) { db, cf in
+            let resource = try create(db, cf)
+            // Still inside the read lock `withFamily` holds, so `close()` cannot slip in before the count.
+            if resource != nil { openResources.add(1, ordering: .relaxed) }
+            return resource
+        }
+    }
+
     @inline(__always)
     func withFamily<T>(_ family: ColumnFamily, _ body: (OpaquePointer, OpaquePointer) throws -> T) throws -> T {
         try lock.withReadLock {
@@ -180,9 +208,10 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Checks that `snapshot` was taken of this store. Whether it is still live is checked by
+    /// ``Snapshot/whileLive(_:)`` around each use, which also keeps it from being released mid-read.
     func checkSnapshot(_ snapshot: Snapshot?) throws {
         guard let snapshot else { return }
-        try snapshot.checkLive()
         guard snapshot.store === self else {
             throw KVError(.invalidArgument, "the snapshot belongs to the store at \(snapshot.store.path), not \(path)")
         }
@@ -257,9 +286,13 @@ public final class Store: @unchecked Sendable {
 
     /// The value stored under `key`, or `nil` when there is none.
     public func get(_ key: [UInt8], in family: ColumnFamily = .default, at snapshot: Snapshot? = nil) throws -> [UInt8]? {
+        guard let snapshot else { return try get(key, in: family, readOptions: defaultReadOptions) }
         try checkSnapshot(snapshot)
-        return try withFamily(family) { db, cf in
-            let readOptions = snapshot?.readOptions ?? defaultReadOptions
+        return try snapshot.whileLive { try get(key, in: family, readOptions: snapshot.readOptions) }
+    }
+
+    private func get(_ key: [UInt8], in family: ColumnFamily, readOptions: OpaquePointer) throws -> [UInt8]? {
+        try withFamily(family) { db, cf in
             let slice = try key.withCChars { keyPointer, keyLength in
                 try rocksCall("get failed") { rocksdb_get_pinned_cf(db, readOptions, cf, keyPointer, keyLength, $0) }
             }

@@ -118,6 +118,21 @@ enum BlobOperation: String, CaseIterable, Sendable {
         }
     }
 
+    /// The actions fault injection can single out (`lease-blob:renew`): the `x-ms-lease-action` values of the
+    /// lease operations.
+    var faultActions: [String] {
+        switch self {
+        case .leaseBlob, .leaseContainer: ["acquire", "renew", "change", "release", "break"]
+        default: []
+        }
+    }
+
+    /// The action of `request` that ``faultActions`` names, if the operation has one.
+    func faultAction(_ request: BlobRequest) -> String? {
+        guard !faultActions.isEmpty else { return nil }
+        return request.header("x-ms-lease-action")?.lowercased()
+    }
+
     /// Whether the operation changes state (fault injection may then also fail it before the change).
     var isRead: Bool {
         [.listContainers, .getServiceProperties, .getAccountInformation, .getContainerProperties, .getContainerACL,

@@ -48,7 +48,7 @@ struct BlobResponder: HTTPResponder {
                 response = try await userDelegationKey(blobRequest, body: request.body, version: version)
             } else {
                 let operation = try BlobOperation(blobRequest)
-                try await injectFaults(operation, context: context)
+                try await injectFaults(operation, action: operation.faultAction(blobRequest), context: context)
                 try authorize(blobRequest, operation: operation, context: context)
                 response = try await route(blobRequest, operation: operation, body: request.body)
             }
@@ -71,12 +71,12 @@ struct BlobResponder: HTTPResponder {
     // MARK: Faults
 
     /// Applies the configured latency and faults before anything is authorised or changed.
-    private func injectFaults(_ operation: BlobOperation, context: Context) async throws {
+    private func injectFaults(_ operation: BlobOperation, action: String?, context: Context) async throws {
         let faults = configuration.faults
-        guard faults.isEnabled, faults.applies(to: operation) else { return }
+        guard faults.isEnabled, faults.applies(to: operation, action: action) else { return }
         if faults.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(faults.latencyMilliseconds)) }
         var random = SystemRandomNumberGenerator()
-        switch faults.decide(for: operation, using: &random) {
+        switch faults.decide(for: operation, action: action, using: &random) {
         case .serve: return
         case .drop:
             // Close without answering; the response written after this goes nowhere.

@@ -8,7 +8,9 @@ public struct FaultInjection: Sendable, Equatable {
     public var dropRate: Double
     /// Delay added before each affected request is handled, in milliseconds.
     public var latencyMilliseconds: Int
-    /// Operation names (``operationNames``) the faults apply to; empty means all operations.
+    /// Operation names (``operationNames``) the faults apply to; empty means all operations. A lease operation
+    /// may be qualified by its `x-ms-lease-action`, so `lease-blob:renew` fails renewals while `lease-blob`
+    /// fails every lease action.
     public var operations: Set<String>
 
     public init(errorRate: Double = 0, dropRate: Double = 0, latencyMilliseconds: Int = 0, operations: Set<String> = []) {
@@ -20,8 +22,13 @@ public struct FaultInjection: Sendable, Equatable {
 
     public static let none = FaultInjection()
 
-    /// The names `operations` accepts: `put-blob`, `put-block`, `get-blob`, `list-blobs`, …
-    public static var operationNames: [String] { BlobOperation.allCases.map(\.rawValue) }
+    /// The names `operations` accepts: `put-blob`, `put-block`, `get-blob`, `list-blobs`, …, and the lease
+    /// operations qualified by action (`lease-blob:acquire`, `lease-blob:renew`, `lease-container:break`, …).
+    public static var operationNames: [String] {
+        BlobOperation.allCases.flatMap { operation in
+            [operation.rawValue] + operation.faultActions.map { "\(operation.rawValue):\($0)" }
+        }
+    }
 
     var isEnabled: Bool { errorRate > 0 || dropRate > 0 || latencyMilliseconds > 0 }
 
@@ -33,13 +40,19 @@ public struct FaultInjection: Sendable, Equatable {
         case internalError
     }
 
-    func applies(to operation: BlobOperation) -> Bool {
-        operations.isEmpty || operations.contains(operation.rawValue)
+    /// Whether faults apply to `operation`; `action` is the request's lease action (lowercased) for the lease
+    /// operations, which an action-qualified name must match.
+    func applies(to operation: BlobOperation, action: String? = nil) -> Bool {
+        if operations.isEmpty || operations.contains(operation.rawValue) { return true }
+        guard let action, operation.faultActions.contains(action) else { return false }
+        return operations.contains("\(operation.rawValue):\(action)")
     }
 
-    /// Decides the fate of a request for `operation`, drawing from `random`.
-    func decide(for operation: BlobOperation, using random: inout some RandomNumberGenerator) -> Decision {
-        guard applies(to: operation) else { return .serve }
+    /// Decides the fate of a request for `operation` (with lease `action`, if any), drawing from `random`.
+    func decide(
+        for operation: BlobOperation, action: String? = nil, using random: inout some RandomNumberGenerator
+    ) -> Decision {
+        guard applies(to: operation, action: action) else { return .serve }
         if dropRate > 0, Double.random(in: 0..<1, using: &random) < dropRate { return .drop }
         if errorRate > 0, Double.random(in: 0..<1, using: &random) < errorRate {
             return Bool.random(using: &random) ? .serverBusy : .internalError

@@ -25,7 +25,8 @@ struct EmulatorCommand: AsyncParsableCommand {
             Reliability testing: --fault-rate answers that share of requests with 503 ServerBusy or \
             500 InternalError, --fault-drop-rate closes that share of connections without an answer, and \
             --fault-latency-ms delays requests; --fault-operations limits all three to the named operations \
-            (e.g. put-blob,put-block,get-blob). Faults happen before anything changes, so retries are safe.
+            (e.g. put-blob,put-block,get-blob); a lease operation may name one action, e.g. lease-blob:renew \
+            (also :acquire, :change, :release, :break). Faults happen before anything changes, so retries are safe.
             """)
 
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
@@ -38,7 +39,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Share of requests (0-1) answered 503 ServerBusy or 500 InternalError.") var faultRate = 0.0
     @Option(help: "Share of requests (0-1) whose connection is closed without a response.") var faultDropRate = 0.0
     @Option(help: "Milliseconds to delay each affected request.") var faultLatencyMs = 0
-    @Option(help: "Comma-separated operations the faults apply to (default: all), e.g. put-blob,get-blob.")
+    @Option(help: "Comma-separated operations the faults apply to (default: all), e.g. put-blob,get-blob,lease-blob:renew.")
     var faultOperations: String?
     @Option(help: "Seconds between sweeps of expired uncommitted blocks and soft-deleted blobs.")
     var maintenanceInterval = 3600

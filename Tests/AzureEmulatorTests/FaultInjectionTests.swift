@@ -1,3 +1,5 @@
+import Foundation
+import NIOHTTP1
 import Testing
 
 @testable import AzureEmulator
@@ -54,5 +56,64 @@ struct FaultInjectionTests {
         #expect(FaultInjection.operationNames.contains("put-blob"))
         #expect(FaultInjection.operationNames.contains("put-block-list"))
         #expect(FaultInjection.operationNames.count == Set(FaultInjection.operationNames).count)
+    }
+}
+
+@Suite("Fault injection by lease action")
+struct LeaseActionFaultTests {
+    @Test func actionQualifiedNamesSelectOneLeaseAction() {
+        let renewals = FaultInjection(errorRate: 1, operations: ["lease-blob:renew"])
+        #expect(renewals.applies(to: .leaseBlob, action: "renew"))
+        for action in ["acquire", "release", "break", "change"] {
+            #expect(!renewals.applies(to: .leaseBlob, action: action))
+        }
+        #expect(!renewals.applies(to: .leaseBlob))
+        #expect(!renewals.applies(to: .leaseContainer, action: "renew"))
+        #expect(!renewals.applies(to: .putBlob))
+        // The bare name still covers every action.
+        let everyLeaseAction = FaultInjection(errorRate: 1, operations: ["lease-blob"])
+        for action in ["acquire", "renew", "release", "break", "change"] {
+            #expect(everyLeaseAction.applies(to: .leaseBlob, action: action))
+        }
+        var random = SequenceGenerator(state: 7)
+        #expect(renewals.decide(for: .leaseBlob, action: "acquire", using: &random) == .serve)
+        #expect(renewals.decide(for: .leaseBlob, action: "renew", using: &random) != .serve)
+    }
+
+    @Test func operationNamesListEveryLeaseAction() {
+        let names = Set(FaultInjection.operationNames)
+        for operation in ["lease-blob", "lease-container"] {
+            for action in ["acquire", "renew", "change", "release", "break"] {
+                #expect(names.contains("\(operation):\(action)"))
+            }
+        }
+        #expect(!names.contains("put-blob:renew"))
+    }
+
+    @Test func liveEmulatorFailsOnlyRenewals() async throws {
+        try await LiveBlobEmulator.run(configure: {
+            $0.faults = FaultInjection(errorRate: 1, operations: ["lease-blob:renew"])
+        }) { emulator in
+            #expect(try await emulator.send(.PUT, "/leases", query: "restype=container").status == 201)
+            #expect(
+                try await emulator.send(
+                    .PUT, "/leases/b", headers: [("x-ms-blob-type", "BlockBlob")], body: Array("x".utf8)
+                ).status == 201)
+            let acquired = try await emulator.send(
+                .PUT, "/leases/b", query: "comp=lease",
+                headers: [("x-ms-lease-action", "acquire"), ("x-ms-lease-duration", "15")])
+            #expect(acquired.status == 201)
+            let leaseID = try #require(acquired.headers.first(name: "x-ms-lease-id"))
+            for _ in 0..<5 {
+                let renewed = try await emulator.send(
+                    .PUT, "/leases/b", query: "comp=lease",
+                    headers: [("x-ms-lease-action", "renew"), ("x-ms-lease-id", leaseID)])
+                #expect([500, 503].contains(renewed.status))
+            }
+            let released = try await emulator.send(
+                .PUT, "/leases/b", query: "comp=lease",
+                headers: [("x-ms-lease-action", "release"), ("x-ms-lease-id", leaseID)])
+            #expect(released.status == 200)
+        }
     }
 }

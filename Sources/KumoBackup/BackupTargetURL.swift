@@ -11,15 +11,17 @@ import Foundation
 ///   `tokenCredential` (https only, as Azure requires for bearer tokens).
 ///
 /// `connectionString`, when given (for example read from a Key Vault secret), takes the place of
-/// `AZURE_STORAGE_CONNECTION_STRING`.
+/// `AZURE_STORAGE_CONNECTION_STRING`. A local directory is created only with `createIfMissing` (commands that
+/// write a backup); a command that only reads refuses a directory that does not exist rather than making one.
 public enum BackupTargets {
     public static func open(_ url: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            createIfMissing: Bool = true,
                             connectionString: String? = nil, tokenCredential: (any TokenCredential)? = nil,
                             clientOptions: ClientOptions = ClientOptions(),
                             transport: any HTTPTransport = AsyncHTTPClientTransport()) throws -> any BackupTarget {
         let connection = connectionString ?? environment["AZURE_STORAGE_CONNECTION_STRING"]
-        if url.hasPrefix("file://") { return try LocalDirectoryTarget(root: String(url.dropFirst("file://".count))) }
-        if url.hasPrefix("/") || url.hasPrefix(".") { return try LocalDirectoryTarget(root: url) }
+        if url.hasPrefix("file://") { return try LocalDirectoryTarget(root: String(url.dropFirst("file://".count)), create: createIfMissing) }
+        if url.hasPrefix("/") || url.hasPrefix(".") { return try LocalDirectoryTarget(root: url, create: createIfMissing) }
         if url.hasPrefix("azure://") {
             guard let connection, !connection.isEmpty else {
                 throw BackupError(.invalidArgument, "\(url) needs AZURE_STORAGE_CONNECTION_STRING (or a connection string secret) to name the account")

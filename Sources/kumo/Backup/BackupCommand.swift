@@ -17,7 +17,7 @@ struct BackupCommand: AsyncParsableCommand {
             """,
         subcommands: [
             BackupCreate.self, BackupList.self, BackupShow.self, BackupVerify.self, BackupRestore.self, BackupPrune.self,
-            BackupDelete.self, BackupKeygen.self, BackupRekey.self,
+            BackupDelete.self, BackupRepair.self, BackupKeygen.self, BackupRekey.self,
         ])
 }
 
@@ -40,20 +40,40 @@ struct BackupTargetOptions: ParsableArguments {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
     }
 
-    func engine() async throws -> BackupEngine {
-        try await openEngine(target: target, concurrency: concurrency, key: key, connectionStringSecret: connectionStringSecret)
+    /// An engine for the target; only commands that write a backup (`creating`) may create a local directory.
+    func engine(creating: Bool = false) async throws -> BackupEngine {
+        try await openEngine(target: target, concurrency: concurrency, key: key, connectionStringSecret: connectionStringSecret, creating: creating)
     }
+}
+
+/// `--grace-period`: a duration such as `24h`, `90m`, `3600s`, `2d` or `0`.
+struct GracePeriod: ExpressibleByArgument {
+    var seconds: TimeInterval
+
+    init?(argument: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        if let last = text.last, let unit = units[last], let value = Double(text.dropLast()), value >= 0, value.isFinite {
+            seconds = value * unit
+        } else if let value = Double(text), value >= 0, value.isFinite {
+            seconds = value
+        } else {
+            return nil
+        }
+    }
+
+    static let defaultValueDescription = "24h"
 }
 
 /// An engine for `target`, with the key named on the command line (if any) and Key Vault keys found from
 /// manifests.
-func openEngine(target: String, concurrency: Int, key: String?, connectionStringSecret: String?) async throws -> BackupEngine {
+func openEngine(target: String, concurrency: Int, key: String?, connectionStringSecret: String?, creating: Bool = false) async throws -> BackupEngine {
     var connectionString: String?
     if let connectionStringSecret {
         connectionString = try await AzureAccess.secret(at: connectionStringSecret, option: "--connection-string-secret")
     }
     let opened = try BackupTargets.open(
-        target, connectionString: connectionString, tokenCredential: AzureAccess.credential, transport: AzureAccess.transport)
+        target, createIfMissing: creating, connectionString: connectionString, tokenCredential: AzureAccess.credential, transport: AzureAccess.transport)
     var kek: (any KeyEncryptionKey)?
     if let key { kek = try await openKEK(key) }
     return BackupEngine(
@@ -117,7 +137,7 @@ struct BackupCreate: AsyncParsableCommand {
         storeOptions.createIfMissing = false
         let store = try await Store.open(at: db, options: storeOptions)
         defer { try? store.close() }
-        let manifest = try await options.engine().create(store, label: label, progress: backupProgress(json: options.json))
+        let manifest = try await options.engine(creating: true).create(store, label: label, progress: backupProgress(json: options.json))
         if options.json {
             try printJSON(BackupSummary(manifest))
         } else {
@@ -229,7 +249,7 @@ struct BackupRestore: AsyncParsableCommand {
 
     @Option(help: "The backup target URL.") var from: String
     @Option(help: "Files transferred at once.") var concurrency: Int = 4
-    @Option(help: "The key-encryption key of a backup encrypted with a local key file (Key Vault keys are found from the manifest).")
+    @Option(help: "The key the backup must be encrypted and sealed with: a local key file, or a Key Vault key URL (https://<vault>/keys/<name>) to refuse a backup sealed by any other key. Without it, Key Vault keys are found from the manifest.")
     var key: String?
     @Option(help: "A Key Vault secret (https://<vault>/secrets/<name>) holding the storage connection string.")
     var connectionStringSecret: String?
@@ -257,6 +277,8 @@ struct BackupPrune: AsyncParsableCommand {
     @Option(help: "Keep the newest N backups.") var keepLast: Int
     @Option(help: "Also keep the newest backup of each of the last D days.") var keepDaily: Int = 0
     @Option(help: "Also keep the newest backup of each of the last W weeks.") var keepWeekly: Int = 0
+    @Option(help: "Leave files no backup references alone until they are this old (24h, 90m, 0): a backup running elsewhere may have stored them.")
+    var gracePeriod = GracePeriod(argument: "24h")!
     @Flag(help: "Only say what would be deleted.") var dryRun = false
 
     func validate() throws {
@@ -264,7 +286,8 @@ struct BackupPrune: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await options.engine().prune(RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly), dryRun: dryRun)
+        let report = try await options.engine().prune(
+            RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly), dryRun: dryRun, gracePeriod: gracePeriod.seconds)
         try printPrune(report, json: options.json)
     }
 }
@@ -274,10 +297,47 @@ struct BackupDelete: AsyncParsableCommand {
 
     @OptionGroup var options: BackupTargetOptions
     @Argument(help: "The backup id.") var id: String
+    @Option(help: "Leave files no backup references alone until they are this old (24h, 90m, 0).")
+    var gracePeriod = GracePeriod(argument: "24h")!
     @Flag(help: "Only say what would be deleted.") var dryRun = false
 
     func run() async throws {
-        try printPrune(try await options.engine().delete(id, dryRun: dryRun), json: options.json)
+        try printPrune(try await options.engine().delete(id, dryRun: dryRun, gracePeriod: gracePeriod.seconds), json: options.json)
+    }
+}
+
+struct BackupRepair: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repair",
+        abstract: "Read back every stored file; store damaged or missing ones again from the live store, and name the backups the rest leaves unrestorable (exit 1).",
+        discussion: """
+            Every object the backups reference is downloaded and checked against its SHA-256 (encrypted ones are \
+            decrypted and authenticated). A damaged or missing object is stored again when the store at --db still \
+            has an identical file; encrypted objects get a new data key and the manifests that use them are sealed \
+            again (give --key). Exit 0 when every backup restores afterwards, 1 when some cannot.
+            """)
+
+    @Option(help: "The live store directory.") var db: String
+    @OptionGroup var options: BackupTargetOptions
+    @Flag(help: "Only say what is damaged and what would be stored again.") var dryRun = false
+
+    func run() async throws {
+        var storeOptions = StoreOptions()
+        storeOptions.createIfMissing = false
+        let store = try await Store.open(at: db, options: storeOptions)
+        defer { try? store.close() }
+        let report = try await options.engine().repair(from: store, dryRun: dryRun)
+        if options.json {
+            try printJSON(report)
+        } else {
+            let verb = dryRun ? "would store again" : "stored again"
+            print("checked \(report.filesChecked) stored \(report.filesChecked == 1 ? "file" : "files"); \(report.damaged.count) damaged or missing; \(verb) \(report.repaired.count)")
+            for path in report.repaired { print("  \(verb) \(path)") }
+            for (backup, paths) in report.unrestorable.sorted(by: { $0.key < $1.key }) {
+                print("UNRESTORABLE: \(backup) needs \(paths.joined(separator: ", "))")
+            }
+        }
+        if !report.unrestorable.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -289,6 +349,9 @@ func printPrune(_ report: PruneReport, json: Bool) throws {
     let verb = report.dryRun ? "would delete" : "deleted"
     print("kept \(report.keptBackups.count) backups; \(verb) \(report.deletedBackups.count) backups and \(report.deletedObjects.count) files (\(formatBytes(report.deletedBytes)))")
     for id in report.deletedBackups { print("  \(verb) backup \(id)") }
+    if !report.deferredObjects.isEmpty {
+        print("  left \(report.deferredObjects.count) unreferenced files younger than the grace period (a backup may be writing them)")
+    }
 }
 
 struct BackupKeygen: AsyncParsableCommand {

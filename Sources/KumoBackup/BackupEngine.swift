@@ -456,6 +456,12 @@ public struct BackupEngine: Sendable {
         }
 
         progress?(BackupProgress(phase: .opening, filesDone: manifest.files.count, filesTotal: manifest.files.count, bytesDone: total, bytesTotal: total))
+        // The store is opened and checked while it is still staged: a backup whose files check out but do not
+        // make a store (an unsealed manifest can rename them) fails without touching `directory`.
+        let (sequence, counts) = try await Self.openAndCount(staging.data, backupID: manifest.id)
+        guard sequence == manifest.sequenceNumber else {
+            throw BackupError(.verificationFailed, "backup \(manifest.id): the restored store is at sequence \(sequence), the manifest says \(manifest.sequenceNumber)")
+        }
         try await LocalFileIO.run { try LocalFileIO.syncTree(staging.data) }
         // rename(2) replaces an empty directory and refuses a non-empty one, so a file that appeared in
         // `directory` since the check above is never removed.
@@ -467,26 +473,31 @@ public struct BackupEngine: Sendable {
             throw LocalFileIO.failure("move the restored store to", directory, code)
         }
         try LocalFileIO.syncParent(of: directory)
+        return RestoreReport(backupID: manifest.id, path: directory, sequenceNumber: sequence, keyCounts: counts, bytes: total)
+    }
+
+    /// Opens the store at `path` read-write (as its owner will), and returns its sequence number and the keys in
+    /// each column family.
+    static func openAndCount(_ path: String, backupID: String) async throws -> (UInt64, [String: Int]) {
         var options = StoreOptions()
         options.createIfMissing = false
-        let store = try await Store.open(at: directory, options: options)
-        defer { try? store.close() }
-        let sequence = try store.latestSequenceNumber
-        guard sequence == manifest.sequenceNumber else {
-            throw BackupError(.verificationFailed, "the restored store is at sequence \(sequence), the manifest says \(manifest.sequenceNumber)")
-        }
-        var counts: [String: Int] = [:]
-        for family in store.columnFamilies {
-            var count = 0
-            try store.withCursor(in: family) { cursor in
-                while try cursor.next() != nil { count += 1 }
+        do {
+            let store = try await Store.open(at: path, options: options)
+            defer { try? store.close() }
+            var counts: [String: Int] = [:]
+            for family in store.columnFamilies {
+                var count = 0
+                try store.withCursor(in: family) { cursor in
+                    while try cursor.next() != nil { count += 1 }
+                }
+                counts[family.name] = count
             }
-            counts[family.name] = count
+            let sequence = try store.latestSequenceNumber
+            try store.close()
+            return (sequence, counts)
+        } catch let error as KVError {
+            throw BackupError(.verificationFailed, "backup \(backupID): its files check out but RocksDB cannot open them as a store: \(error.message)")
         }
-        try store.close()
-        // Opening the store may have written (a new MANIFEST, OPTIONS): sync again before reporting success.
-        try await LocalFileIO.run { try LocalFileIO.syncTree(directory) }
-        return RestoreReport(backupID: manifest.id, path: directory, sequenceNumber: sequence, keyCounts: counts, bytes: total)
     }
 
     // MARK: Rekey

@@ -76,6 +76,12 @@ struct HostileTargetTests {
         Case(name: "negative size", encrypted: false, mutation: .manifest { files(&$0) { $0["size"] = -1 } }, expected: "out of range"),
         Case(name: "enormous size", encrypted: false, mutation: .manifest { files(&$0) { $0["size"] = Int64.max } }, expected: "out of range"),
         Case(name: "malformed sha256", encrypted: false, mutation: .manifest { files(&$0) { $0["sha256"] = "zz" } }, expected: "sha256"),
+        Case(name: "RocksDB's MANIFEST renamed (files check out, the store does not open)", encrypted: false, mutation: .manifest { manifest in
+            var files = manifest["files"] as! [[String: Any]]
+            let index = files.firstIndex { ($0["kind"] as? String) == "manifest" }!
+            files[index]["name"] = "renamed"
+            manifest["files"] = files
+        }, expected: "RocksDB cannot open them"),
         Case(name: "newer schema", encrypted: false, mutation: .manifest { $0["schema"] = 99 }, expected: "has schema 99"),
         Case(name: "control characters in the label", encrypted: false, mutation: .manifest { $0["label"] = "\u{1b}[2Jgone" },
              expected: "label has control characters"),

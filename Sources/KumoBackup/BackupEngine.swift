@@ -357,14 +357,30 @@ public struct BackupEngine: Sendable {
             }
             return manifest
         }
-        if let kek = keyEncryptionKey, !kek.canUnwrap(keyID: authentication.key.kekID) {
-            throw BackupError(.corrupt, "manifest \(stored.path) is sealed by \(authentication.key.kekID), not by \(kek.id)")
+        if let kek = keyEncryptionKey {
+            guard kek.canUnwrap(keyID: authentication.key.kekID) else {
+                throw BackupError(.corrupt, "manifest \(stored.path) is sealed by \(authentication.key.kekID), not by \(kek.id)")
+            }
+            // A seal weaker than the key's own (an HMAC whose key was wrapped with an RSA public key) is forged.
+            guard authentication.algorithm == kek.manifestSealAlgorithm else {
+                throw BackupError(.corrupt, "manifest \(stored.path) is sealed with \(BackupManifest.printable(authentication.algorithm)), but \(kek.id) seals with \(kek.manifestSealAlgorithm)")
+            }
         }
-        guard authentication.algorithm == BackupManifest.macAlgorithm else {
-            throw BackupError(.corrupt, "manifest \(stored.path) is sealed with \(BackupManifest.printable(authentication.algorithm)), which this Kumo does not know")
+        let (seal, covered) = try BackupManifest.sealParts(of: stored.bytes, path: stored.path)
+        let authentic: Bool
+        switch authentication.algorithm {
+        case BackupManifest.macAlgorithm:
+            let macKey = try await unwrap(authentication.key, backupID: manifest.id, file: "its seal")
+            authentic = HMAC<SHA256>.isValidAuthenticationCode(seal, authenticating: covered, using: macKey)
+        default:
+            let signer: (any KeyEncryptionKey)?
+            if let kek = keyEncryptionKey { signer = kek } else { signer = try await keyResolver?.resolve(authentication.key.kekID) }
+            guard let signer else {
+                throw BackupError(.corrupt, "manifest \(stored.path) is sealed with \(BackupManifest.printable(authentication.algorithm)) by \(authentication.key.kekID), which this Kumo cannot check")
+            }
+            authentic = try await signer.verifyManifest(digest: Array(SHA256.hash(data: covered)), signature: seal, keyID: authentication.key.kekID)
         }
-        let macKey = try await unwrap(authentication.key, backupID: manifest.id, file: "its seal")
-        guard try BackupManifest.isAuthentic(stored.bytes, macKey: macKey, path: stored.path) else {
+        guard authentic else {
             throw BackupError(.corrupt, "manifest \(stored.path) fails authentication: it was altered after it was written")
         }
         return manifest
@@ -373,8 +389,14 @@ public struct BackupEngine: Sendable {
     /// The stored form of `manifest`: sealed under a new MAC key wrapped by `kek`, or plain JSON without one.
     static func encode(_ manifest: BackupManifest, sealedBy kek: (any KeyEncryptionKey)?) async throws -> [UInt8] {
         guard let kek else { return try manifest.encoded() }
-        let macKey = SymmetricKey(size: .bits256)
-        return try manifest.sealed(macKey: macKey, wrappedKey: try await kek.wrap(macKey))
+        if kek.manifestSealAlgorithm == BackupManifest.macAlgorithm {
+            let macKey = SymmetricKey(size: .bits256)
+            let input = try manifest.sealInput(.init(algorithm: BackupManifest.macAlgorithm, key: try await kek.wrap(macKey), manifestMAC: ""))
+            return try BackupManifest.insertSeal(Array(HMAC<SHA256>.authenticationCode(for: input, using: macKey)), into: input)
+        }
+        let signer = WrappedKey(kekID: kek.id, algorithm: kek.manifestSealAlgorithm, wrapped: "")
+        let input = try manifest.sealInput(.init(algorithm: kek.manifestSealAlgorithm, key: signer, manifestMAC: ""))
+        return try BackupManifest.insertSeal(try await kek.signManifest(digest: Array(SHA256.hash(data: input))), into: input)
     }
 
     // MARK: Verify

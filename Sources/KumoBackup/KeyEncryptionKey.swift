@@ -20,10 +20,25 @@ public protocol KeyEncryptionKey: Sendable {
     /// Whether data keys wrapped under `kekID` unwrap with this key: true for its own id, and for a versioned key
     /// also for its other versions.
     func canUnwrap(keyID kekID: String) -> Bool
+
+    /// How this key seals manifests: `HMAC-SHA256` under a MAC key it wraps (only a holder of the key can wrap
+    /// one), or, for keys whose wrap needs only a public key (RSA), a signature such as `PS256`.
+    var manifestSealAlgorithm: String { get }
+    /// Signs a manifest's SHA-256 (for keys that seal with a signature).
+    func signManifest(digest: [UInt8]) async throws -> [UInt8]
+    /// Whether `signature` over `digest` was made by the version `keyID` of this key.
+    func verifyManifest(digest: [UInt8], signature: [UInt8], keyID: String) async throws -> Bool
 }
 
 extension KeyEncryptionKey {
     public func canUnwrap(keyID kekID: String) -> Bool { kekID == id }
+    public var manifestSealAlgorithm: String { BackupManifest.macAlgorithm }
+    public func signManifest(digest: [UInt8]) async throws -> [UInt8] {
+        throw BackupError(.invalidArgument, "key \(id) seals manifests with \(manifestSealAlgorithm), not a signature")
+    }
+    public func verifyManifest(digest: [UInt8], signature: [UInt8], keyID: String) async throws -> Bool {
+        throw BackupError(.invalidArgument, "key \(id) seals manifests with \(manifestSealAlgorithm), not a signature")
+    }
 }
 
 /// Finds the key-encryption key a manifest names, so a restore needs no key argument when the manifest's key

@@ -118,6 +118,29 @@ public struct KeyVaultKeyEncryptionKey: KeyEncryptionKey {
         return SymmetricKey(data: result.key)
     }
 
+    /// RSA keys wrap with the public key, which anyone allowed to read the key has, so a wrapped MAC key would
+    /// prove nothing: their manifests are signed by the vault (PS256) instead. AES keys wrap with a secret.
+    public var manifestSealAlgorithm: String { algorithm == .rsaOAEP256 ? SignatureAlgorithm.ps256.rawValue : BackupManifest.macAlgorithm }
+
+    public func signManifest(digest: [UInt8]) async throws -> [UInt8] {
+        do {
+            return Array(try await cryptographyClient(id).sign(.ps256, digest: Data(digest)).signature)
+        } catch {
+            throw BackupError(.keyUnavailable, "Key Vault key \(id) cannot sign the manifest (the identity needs the 'sign' key permission): \(Redaction.redact(String(describing: error)))")
+        }
+    }
+
+    public func verifyManifest(digest: [UInt8], signature: [UInt8], keyID: String) async throws -> Bool {
+        guard canUnwrap(keyID: keyID) else { return false }
+        do {
+            return try await cryptographyClient(keyID).verify(.ps256, digest: Data(digest), signature: Data(signature)).isValid
+        } catch let error as AzureError where error.statusCode == 400 {
+            return false
+        } catch {
+            throw BackupError(.keyUnavailable, "Key Vault key \(keyID) cannot verify the manifest's signature: \(Redaction.redact(String(describing: error)))")
+        }
+    }
+
     private func cryptographyClient(_ keyID: String) throws -> CryptographyClient {
         try clients.client(for: keyID) { id in
             guard let url = URL(string: id) else { throw BackupError(.invalidArgument, "'\(id)' is not a URL") }

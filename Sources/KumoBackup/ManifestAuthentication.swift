@@ -9,38 +9,48 @@ import Foundation
 /// a holder of that key can make a seal that verifies.
 extension BackupManifest {
     static let macAlgorithm = "HMAC-SHA256"
-    private static let macKeyName = Array("\"manifestMAC\"".utf8)
-    private static let macLength = 64
+    private static let sealName = Array("\"manifestMAC\"".utf8)
+    /// A seal's hex digits: 64 for HMAC-SHA256, up to 1024 for an RSA-4096 signature.
+    private static let maximumSealDigits = 2048
 
-    /// The manifest's stored form, sealed under `macKey` (whose wrapped form is `wrappedKey`).
-    func sealed(macKey: SymmetricKey, wrappedKey: WrappedKey) throws -> [UInt8] {
+    /// The bytes a seal covers: the manifest as it will be stored, with the seal's value empty. `authentication`
+    /// names the algorithm and key; its `manifestMAC` is ignored.
+    func sealInput(_ authentication: Authentication) throws -> [UInt8] {
         var copy = self
-        copy.authentication = Authentication(algorithm: Self.macAlgorithm, key: wrappedKey, manifestMAC: String(repeating: "0", count: Self.macLength))
-        var bytes = try copy.encoded()
-        let range = try Self.macRange(in: bytes, path: "the new manifest")
-        let mac = HMAC<SHA256>.authenticationCode(for: bytes, using: macKey)
-        bytes.replaceSubrange(range, with: Array(Data(mac).map { String(format: "%02x", $0) }.joined().utf8))
+        copy.authentication = authentication
+        copy.authentication?.manifestMAC = ""
+        return try copy.encoded()
+    }
+
+    /// `input` (from ``sealInput(_:)``) with `seal` written into the empty seal value: the stored form.
+    static func insertSeal(_ seal: [UInt8], into input: [UInt8]) throws -> [UInt8] {
+        let range = try sealRange(in: input, path: "the new manifest")
+        var bytes = input
+        bytes.replaceSubrange(range, with: Array(FileHashing.hex(seal).utf8))
         return bytes
     }
 
-    /// Whether `bytes` (this manifest as stored) carry a valid seal under `macKey`.
-    static func isAuthentic(_ bytes: [UInt8], macKey: SymmetricKey, path: String) throws -> Bool {
-        let range = try macRange(in: bytes, path: path)
-        guard let stated = hexBytes(bytes[range]) else { return false }
-        var blanked = bytes
-        blanked.replaceSubrange(range, with: [UInt8](repeating: UInt8(ascii: "0"), count: macLength))
-        return HMAC<SHA256>.isValidAuthenticationCode(stated, authenticating: blanked, using: macKey)
+    /// A stored manifest split into the seal it states and the bytes that seal covers.
+    static func sealParts(of bytes: [UInt8], path: String) throws -> (seal: [UInt8], covered: [UInt8]) {
+        let range = try sealRange(in: bytes, path: path)
+        guard let seal = hexBytes(bytes[range]) else {
+            throw BackupError(.corrupt, "manifest \(path) is refused: its manifestMAC is not hex")
+        }
+        var covered = bytes
+        covered.removeSubrange(range)
+        return (seal, covered)
     }
 
-    /// The 64 digits of the one `"manifestMAC": "<hex>"` member. A key can only appear unescaped as a member
-    /// name, so exactly one match means the MAC that the decoder reads is the one checked.
-    static func macRange(in bytes: [UInt8], path: String) throws -> Range<Int> {
+    /// The digits of the one `"manifestMAC": "<hex>"` member. A key can only appear unescaped as a member name
+    /// (inside a string its quotes would be escaped), so exactly one match means the seal that the decoder reads
+    /// is the one checked.
+    static func sealRange(in bytes: [UInt8], path: String) throws -> Range<Int> {
         var found: [Range<Int>] = []
         var index = 0
-        while index + macKeyName.count <= bytes.count {
+        while index + sealName.count <= bytes.count {
             defer { index += 1 }
-            guard bytes[index] == macKeyName[0], Array(bytes[index..<index + macKeyName.count]) == macKeyName else { continue }
-            var cursor = index + macKeyName.count
+            guard bytes[index] == sealName[0], Array(bytes[index..<index + sealName.count]) == sealName else { continue }
+            var cursor = index + sealName.count
             func skipSpace() { while cursor < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[cursor]) { cursor += 1 } }
             skipSpace()
             guard cursor < bytes.count, bytes[cursor] == UInt8(ascii: ":") else { continue }
@@ -48,8 +58,10 @@ extension BackupManifest {
             skipSpace()
             guard cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") else { continue }
             let start = cursor + 1
-            guard start + macLength < bytes.count, bytes[start + macLength] == UInt8(ascii: "\"") else { continue }
-            found.append(start..<start + macLength)
+            var end = start
+            while end < bytes.count, end - start <= maximumSealDigits, isLowerHex(bytes[end]) { end += 1 }
+            guard end < bytes.count, bytes[end] == UInt8(ascii: "\""), end - start <= maximumSealDigits else { continue }
+            found.append(start..<end)
         }
         guard found.count == 1 else {
             throw BackupError(.corrupt, "manifest \(path) is refused: it has \(found.count) manifestMAC members; a sealed manifest has one")
@@ -58,6 +70,7 @@ extension BackupManifest {
     }
 
     private static func hexBytes(_ digits: ArraySlice<UInt8>) -> [UInt8]? {
+        guard digits.count % 2 == 0 else { return nil }
         func value(_ byte: UInt8) -> UInt8? {
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")

@@ -1,4 +1,5 @@
 import AzureCore
+import Crypto
 import AzureEmulator
 import AzureIdentity
 import AzureSecurityKeyVault
@@ -8,6 +9,8 @@ import Foundation
 import KumoBackup
 import KumoKV
 import Testing
+
+@testable import KumoBackup
 
 /// The emulator (Blob, Entra ID, Key Vault) in this process for `body`, with a credential for its development
 /// application and a transport trusting its CA.
@@ -98,6 +101,50 @@ struct KeyVaultBackupTests {
             #expect(wrong.message.contains("manifest.json") && wrong.message.contains("is sealed by"))
             #expect(wrong.message.contains(kek.id))
             #expect(!FileManager.default.fileExists(atPath: scratch.path + "/wrong"))
+        }
+    }
+
+    @Test func rsaSealsAreVaultSignaturesAndAForgedMACSealIsRefused() async throws {
+        try await withIdentityEmulator { endpoints, credential, transport in
+            let scratch = Scratch()
+            let vault = URL(string: endpoints.keyVaultURL)!
+            _ = try await KeyClient(vaultURL: vault, credential: credential, transport: transport).createRSAKey(name: "sealer", size: 2048)
+            let kek = try await KeyVaultKeyEncryptionKey.open(vault.appendingPathComponent("keys/sealer"), credential: credential, transport: transport)
+            let target = try LocalDirectoryTarget(root: scratch.path + "/target")
+            let resolver = KeyVaultKeyResolver(credential: credential, transport: transport)
+            let store = try await Store.open(at: scratch.path + "/db")
+            defer { try? store.close() }
+            try addItems(store, from: 0, count: 300)
+            let backup = try await BackupEngine(target: target, keyEncryptionKey: kek).create(store)
+            let path = BackupManifest.path(id: backup.id, createdAt: backup.createdAt)
+            let original = try await target.read(path)
+            let sealed = try BackupManifest.decode(original, path: path)
+            #expect(sealed.authentication?.algorithm == "PS256" && sealed.authentication?.key.kekID == kek.id)
+            _ = try await BackupEngine(target: target, keyResolver: resolver).restore(backup.id, to: scratch.path + "/found-from-manifest")
+
+            // An attacker edits the manifest and, knowing only the public key, wraps a MAC key of their own.
+            var forged = sealed
+            forged.label = "forged"
+            let macKey = SymmetricKey(size: .bits256)
+            let input = try forged.sealInput(.init(algorithm: "HMAC-SHA256", key: try await kek.wrap(macKey), manifestMAC: ""))
+            try await target.write(
+                try BackupManifest.insertSeal(Array(HMAC<SHA256>.authenticationCode(for: input, using: macKey)), into: input),
+                to: path, createOnly: false)
+            let refused = try await #require(throws: BackupError.self) {
+                try await BackupEngine(target: target, keyEncryptionKey: kek).restore(backup.id, to: scratch.path + "/forged")
+            }
+            #expect(refused.message.contains("is sealed with HMAC-SHA256, but \(kek.id) seals with PS256"), "\(refused.message)")
+
+            // The signed manifest with one field changed fails its signature, with or without a pinned key.
+            var edited = String(decoding: original, as: UTF8.self)
+            edited = edited.replacingOccurrences(of: "\"sequenceNumber\" : \(backup.sequenceNumber)", with: "\"sequenceNumber\" : 1")
+            try await target.write(Array(edited.utf8), to: path, createOnly: false)
+            for engine in [BackupEngine(target: target, keyEncryptionKey: kek), BackupEngine(target: target, keyResolver: resolver)] {
+                let altered = try await #require(throws: BackupError.self) { try await engine.restore(backup.id, to: scratch.path + "/edited") }
+                #expect(altered.message.contains("fails authentication"), "\(altered.message)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: scratch.path + "/forged"))
+            #expect(!FileManager.default.fileExists(atPath: scratch.path + "/edited"))
         }
     }
 

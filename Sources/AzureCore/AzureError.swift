@@ -2,7 +2,9 @@
 ///
 /// A service error carries the HTTP status, Azure's `x-ms-error-code` and the `x-ms-request-id` to quote to
 /// Azure support; a transport error carries what failed underneath. Keys, signatures and tokens never appear
-/// in `message`.
+/// in `message` or `description`: every text the error holds goes through ``Redaction/redact(_:)`` when it is
+/// stored, however it is built or changed, so no caller has to remember to redact a URL or an underlying
+/// client error before putting it in one.
 public struct AzureError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct rather than an enum, so new kinds do not break callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -33,13 +35,27 @@ public struct AzureError: Error, Sendable, CustomStringConvertible {
     }
 
     public var code: Code
-    public var message: String
+    /// What went wrong, naming the resource; redacted when set.
+    public var message: String {
+        get { redactedMessage }
+        set { redactedMessage = Redaction.redact(newValue) }
+    }
+    private var redactedMessage: String
     /// The HTTP status of a service error.
     public var statusCode: Int?
-    /// Azure's error code (`x-ms-error-code`), e.g. `BlobNotFound`.
-    public var errorCode: String?
-    /// The service's `x-ms-request-id`.
-    public var requestID: String?
+    /// Azure's error code (`x-ms-error-code`), e.g. `BlobNotFound`. Redacted when set, as it is read from a
+    /// response header that a proxy or a hostile endpoint controls.
+    public var errorCode: String? {
+        get { redactedErrorCode }
+        set { redactedErrorCode = newValue.map(Redaction.redact) }
+    }
+    private var redactedErrorCode: String?
+    /// The service's `x-ms-request-id`; redacted when set, like ``errorCode``.
+    public var requestID: String? {
+        get { redactedRequestID }
+        set { redactedRequestID = newValue.map(Redaction.redact) }
+    }
+    private var redactedRequestID: String?
     /// Whether the same request may succeed if sent again.
     public var isRetriable: Bool
 
@@ -48,10 +64,10 @@ public struct AzureError: Error, Sendable, CustomStringConvertible {
         isRetriable: Bool = false
     ) {
         self.code = code
-        self.message = Redaction.redact(message)
+        self.redactedMessage = Redaction.redact(message)
         self.statusCode = statusCode
-        self.errorCode = errorCode
-        self.requestID = requestID
+        self.redactedErrorCode = errorCode.map(Redaction.redact)
+        self.redactedRequestID = requestID.map(Redaction.redact)
         self.isRetriable = isRetriable
     }
 

@@ -208,7 +208,7 @@ public struct LoggingPolicy: HTTPPipelinePolicy {
 
     public func send(_ request: AzureHTTPRequest, next: NextPolicy) async throws -> AzureHTTPResponse {
         let started = ContinuousClock.now
-        let target = Redaction.redact("\(request.method.rawValue) \(request.url.string)")
+        let target = "\(request.method.rawValue) \(request.url.redacted)"
         do {
             let response = try await next(request)
             let elapsed = ContinuousClock.now - started

@@ -61,7 +61,7 @@ public struct RetryPolicy: HTTPPipelinePolicy {
                 _ = try? await response.body.collect(upTo: 1 << 20)
                 try await wait(attempt: attempt, serverHint: Self.retryAfter(response.headers))
             case .failure(let error):
-                let mapped = Self.map(error)
+                let mapped = Self.map(error, request: request)
                 guard canRetry, mapped.isRetriable else { throw mapped }
                 try await wait(attempt: attempt, serverHint: nil)
             }
@@ -104,21 +104,25 @@ public struct RetryPolicy: HTTPPipelinePolicy {
         return nil
     }
 
-    /// Turns a transport failure into an ``AzureError`` that says whether another try may help.
-    static func map(_ error: any Error) -> AzureError {
+    /// Turns a transport failure into an ``AzureError`` that says whether another try may help and names the
+    /// request it concerns (method and URL, with the SAS signature redacted).
+    static func map(_ error: any Error, request: AzureHTTPRequest? = nil) -> AzureError {
         if let azure = error as? AzureError { return azure }
-        if error is CancellationError { return AzureError(.cancelled, "the request was cancelled") }
+        // AzureError redacts whatever it stores; the structural redaction of the URL comes first so a secret
+        // query parameter is blanked whatever its encoding.
+        let target = request.map { "\($0.method.rawValue) \($0.url.redacted): " } ?? ""
+        if error is CancellationError { return AzureError(.cancelled, "\(target)the request was cancelled") }
         if let client = error as? HTTPClientError {
             if [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(client) {
-                return AzureError(.timeout, "the request timed out (\(client))", isRetriable: true)
+                return AzureError(.timeout, "\(target)the request timed out (\(client))", isRetriable: true)
             }
-            if client == .cancelled { return AzureError(.cancelled, "the request was cancelled") }
+            if client == .cancelled { return AzureError(.cancelled, "\(target)the request was cancelled") }
             if client == .invalidURL || client == .emptyHost {
-                return AzureError(.invalidArgument, "the request URL is invalid (\(client))")
+                return AzureError(.invalidArgument, "\(target)the request URL is invalid (\(client))")
             }
-            return AzureError(.transport, "the connection failed: \(client)", isRetriable: true)
+            return AzureError(.transport, "\(target)the connection failed: \(client)", isRetriable: true)
         }
-        return AzureError(.transport, "the connection failed: \(error)", isRetriable: true)
+        return AzureError(.transport, "\(target)the connection failed: \(error)", isRetriable: true)
     }
 }
 
@@ -126,10 +130,24 @@ public struct RetryPolicy: HTTPPipelinePolicy {
 public struct AsyncHTTPClientTransport: HTTPTransport {
     let client: HTTPClient
 
-    /// Uses `client`, or the process-wide shared client.
-    public init(client: HTTPClient = .shared) {
+    /// Uses `client`, or the process-wide client of Kumo's Azure clients (``defaultConfiguration``).
+    public init(client: HTTPClient = AsyncHTTPClientTransport.sharedClient) {
         self.client = client
     }
+
+    /// AsyncHTTPClient's browser-like defaults, except that a connection that cannot be established fails the
+    /// try at once. ``RetryPolicy`` already retries connection failures with backoff; left to retry on its
+    /// own, the connection pool keeps trying until the connect timeout (90 s) on every try, so an unreachable
+    /// endpoint took minutes to report.
+    public static var defaultConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
+    /// One client for the process, like `HTTPClient.shared` but with ``defaultConfiguration``.
+    public static let sharedClient = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: defaultConfiguration)
 
     public func send(_ request: AzureHTTPRequest, timeout: Duration?) async throws -> AzureHTTPResponse {
         var outgoing = HTTPClientRequest(url: request.url.string)
@@ -146,7 +164,7 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
         do {
             response = try await client.execute(outgoing, timeout: timeout.map(Self.timeAmount) ?? .hours(24))
         } catch {
-            throw RetryPolicy.map(error)
+            throw RetryPolicy.map(error, request: request)
         }
         var headers = HTTPHeaderFields()
         for header in response.headers { appendHeader(&headers, header.name, header.value) }

@@ -32,7 +32,7 @@ extension AsyncHTTPClientTransport {
         }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.additionalTrustRoots = [.certificates(certificates)]
-        var configuration = HTTPClient.Configuration.singletonConfiguration
+        var configuration = Self.defaultConfiguration
         configuration.tlsConfiguration = tls
         let client = Self.clientsByTrustedAuthorities.withLock { clients in
             if let existing = clients[key] { return existing }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AzureCore
 import Foundation
 import Logging
 
@@ -14,7 +15,27 @@ struct Kumo: AsyncParsableCommand {
 
     static func main() async {
         KumoLogging.bootstrap(environment: ProcessInfo.processInfo.environment)
-        await main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exitRedacted(error)
+        }
+    }
+
+    /// Exits as ArgumentParser would, but with secrets (a SAS `sig` in a target URL, an account key) taken out
+    /// of the message: errors from every layer end here, including ones that quote a URL the user typed.
+    static func exitRedacted(_ error: any Error) -> Never {
+        let exitCode = exitCode(for: error)
+        let message = fullMessage(for: error)
+        let redacted = Redaction.redact(message)
+        guard redacted != message, !exitCode.isSuccess else { exit(withError: error) }
+        FileHandle.standardError.write(Data((redacted + "\n").utf8))
+        Foundation.exit(exitCode.rawValue)
     }
 }
 
@@ -32,7 +53,7 @@ enum KumoLogging {
     static func bootstrap(environment: [String: String]) {
         let level = level(environment)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = RedactingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

@@ -1,4 +1,5 @@
 @testable import AzureCore
+import AsyncHTTPClient
 import Foundation
 import NIOCore
 import Testing
@@ -139,5 +140,91 @@ struct CoreTests {
         #expect(retry.delay(attempt: 2, serverHint: nil) >= .milliseconds(320))
         #expect(retry.delay(attempt: 8, serverHint: nil) == .seconds(1))
         #expect(retry.delay(attempt: 0, serverHint: .milliseconds(700)) == .milliseconds(700))
+    }
+}
+
+@Suite("AzureCore: no secret in an error or log line")
+struct SecretRedactionTests {
+    static let sasQuery = [("sv", "2023-11-03"), ("sp", "rl"), ("sig", "SIGSECRET+/=")]
+
+    @Test(arguments: [
+        ("https://a.blob.core.windows.net/c?sv=1&sig=SIGSECRET&se=2", "SIGSECRET"),
+        ("copy from https%3A%2F%2Fa%2Fc%3Fsv%3D1%26sig%3DSIGSECRET%252B%26se%3D2 failed", "SIGSECRET"),
+        ("DefaultEndpointsProtocol=https;AccountName=a;AccountKey=KEYSECRET==;EndpointSuffix=x", "KEYSECRET"),
+        ("BlobEndpoint=https://x;SharedAccessSignature=sv=1&ss=b&SASSECRET=1", "SASSECRET"),
+        ("Authorization: SharedKey acct:SIGSECRET=", "SIGSECRET"),
+        ("authorization: Bearer eyJTOKENSECRET", "TOKENSECRET"),
+        ("x-ms-copy-source-authorization: Bearer TOKENSECRET", "TOKENSECRET"),
+        ("[\"x-ms-copy-source-authorization\": \"Bearer TOKENSECRET\"]", "TOKENSECRET"),
+        ("X-IDENTITY-HEADER: IDSECRET", "IDSECRET"),
+        ("x-ms-encryption-key: CPKSECRET", "CPKSECRET"),
+        ("grant_type=client_credentials&client_secret=CLIENTSECRET&scope=x", "CLIENTSECRET"),
+        ("client_assertion=ASSERTIONSECRET&x=1", "ASSERTIONSECRET"),
+        ("{\"token_type\":\"Bearer\",\"access_token\":\"TOKENSECRET\"}", "TOKENSECRET"),
+        ("{\"refresh_token\": \"TOKENSECRET\"}", "TOKENSECRET"),
+        ("{\"accessToken\":\"TOKENSECRET\",\"expiresOn\":\"x\"}", "TOKENSECRET"),
+    ])
+    func redactionCoversEverySecretForm(text: String, secret: String) {
+        let redacted = Redaction.redact(text)
+        #expect(!redacted.contains(secret), "\(redacted)")
+        #expect(redacted.contains(Redaction.placeholder))
+        // Redacting twice changes nothing, so layers that each redact do not mangle the text.
+        #expect(Redaction.redact(redacted) == redacted)
+    }
+
+    @Test func redactionKeepsWhatIsNotSecret() {
+        let text = "GET http://127.0.0.1:1/devstoreaccount1/c?restype=container&sv=2023-11-03&sig=abc&sp=rl"
+        #expect(Redaction.redact(text) == "GET http://127.0.0.1:1/devstoreaccount1/c?restype=container&sv=2023-11-03&sig=REDACTED&sp=rl")
+        // A URL quoted in brackets keeps its closing bracket.
+        #expect(Redaction.redact("failed (GET http://h/c?sv=1&sig=abc%2B) [x?sig=def]") == "failed (GET http://h/c?sv=1&sig=REDACTED) [x?sig=REDACTED]")
+        #expect(Redaction.redact("GET http://h/c?sig=abc: refused") == "GET http://h/c?sig=REDACTED: refused")
+    }
+
+    @Test func azureErrorRedactsHoweverItIsBuiltOrChanged() {
+        var error = AzureError(
+            .service, "GET http://h/c?sig=FIRSTSECRET failed", statusCode: 403, errorCode: "Denied sig=CODESECRET",
+            requestID: "id Bearer IDSECRET")
+        error.message = "retold: AccountKey=SECONDSECRET;x and " + error.message
+        let shown = [error.message, error.description, error.errorCode ?? "", error.requestID ?? "", "\(error)"]
+        for secret in ["FIRSTSECRET", "CODESECRET", "IDSECRET", "SECONDSECRET"] {
+            #expect(!shown.contains { $0.contains(secret) }, "\(secret) leaked")
+        }
+        #expect(error.message.hasPrefix("retold: AccountKey=REDACTED;x and GET http://h/c?sig=REDACTED failed"))
+    }
+
+    @Test func requestURLRedactsTheSignatureWhateverItsEncoding() {
+        let url = RequestURL(origin: "http://127.0.0.1:1", encodedPath: "/devstoreaccount1/c", query: Self.sasQuery)
+        #expect(url.string.contains("sig=SIGSECRET%2B%2F%3D"))
+        #expect(url.redacted == "http://127.0.0.1:1/devstoreaccount1/c?sv=2023-11-03&sp=rl&sig=REDACTED")
+    }
+
+    /// A client error whose own text quotes the URL (as some AsyncHTTPClient errors do) is redacted, and the
+    /// error names the request it concerns.
+    @Test func transportErrorsNameTheTargetWithoutTheSignature() {
+        struct QuotingError: Error, CustomStringConvertible {
+            var description: String { "cannot connect to http://127.0.0.1:1/x?sv=1&sig=SIGSECRET%2B" }
+        }
+        let request = AzureHTTPRequest(
+            method: .get, url: RequestURL(origin: "http://127.0.0.1:1", encodedPath: "/devstoreaccount1/c", query: Self.sasQuery))
+        for underlying in [QuotingError() as any Error, HTTPClientError.connectTimeout, HTTPClientError.remoteConnectionClosed] {
+            let error = RetryPolicy.map(underlying, request: request)
+            #expect(!error.description.contains("SIGSECRET"), "\(error)")
+            #expect(error.message.contains("GET http://127.0.0.1:1/devstoreaccount1/c?sv=2023-11-03&sp=rl&sig=REDACTED"))
+        }
+    }
+
+    /// The real transport against a closed loopback port: the error says which endpoint failed, never the
+    /// signature, and a refused connection fails the try instead of being retried inside the connection pool.
+    @Test func unreachableEndpointOverTheRealTransport() async throws {
+        let pipeline = HTTPPipeline(
+            policies: [SASPolicy(token: "sv=2023-11-03&sp=rl&sig=SIGSECRET%2B"), RetryPolicy.noRetry],
+            transport: AsyncHTTPClientTransport())
+        let request = AzureHTTPRequest(
+            method: .get, url: RequestURL(origin: "http://127.0.0.1:1", encodedPath: "/devstoreaccount1/c"))
+        let error = try await #require(throws: AzureError.self) { try await pipeline.send(request) }
+        #expect(error.code == .transport)
+        #expect(error.isRetriable)
+        #expect(error.message.contains("127.0.0.1:1"), "\(error)")
+        #expect(!error.description.contains("SIGSECRET"), "\(error)")
     }
 }

@@ -155,7 +155,12 @@ public struct BackupEngine: Sendable {
             var knownKeys: [String: BackupManifest.FileEncryption] = [:]
             if kek != nil {
                 for stored in try await storedManifests().readable {
-                    guard let backup = try? await authenticated(stored) else { continue }
+                    let backup: BackupManifest
+                    do {
+                        backup = try await authenticated(stored)
+                    } catch let error as BackupError where error.code == .corrupt || error.code == .invalidArgument {
+                        continue  // not sealed by this key (or damaged): its data keys are not believed
+                    }
                     for file in backup.files { if let encryption = file.encryption { knownKeys[file.path] = encryption } }
                 }
             }

@@ -47,6 +47,7 @@ struct BlobResponder: HTTPResponder {
             {
                 response = try await userDelegationKey(blobRequest, body: request.body, version: version)
             } else {
+                if let blob = blobRequest.blob { try Self.validateBlobName(blob) }
                 let operation = try BlobOperation(blobRequest)
                 try await injectFaults(operation, action: operation.faultAction(blobRequest), context: context)
                 try authorize(blobRequest, operation: operation, context: context)
@@ -409,8 +410,18 @@ struct BlobResponder: HTTPResponder {
             && characters.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
             && characters.first != 45 && characters.last != 45 && !name.contains("--")
         if !valid {
-            throw BlobServiceError(status: 400, code: "InvalidResourceName", message: "The specifed resource name contains invalid characters.")
+            throw .invalidResourceName()
         }
+    }
+
+    /// Blob names as "Naming and Referencing Containers, Blobs, and Metadata" allows them: 1 to 1,024
+    /// characters in at most 254 path segments, without control characters (U+0000-U+001F, U+007F-U+009F),
+    /// which no URL path can carry even percent-encoded.
+    static func validateBlobName(_ name: String) throws(BlobServiceError) {
+        let valid = (1...1024).contains(name.utf16.count)
+            && !name.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+            && name.utf8.count(where: { $0 == UInt8(ascii: "/") }) < 254
+        if !valid { throw .invalidResourceName() }
     }
 
     private func setContainerMetadata(_ request: BlobRequest, _ name: String) async throws -> Response {

@@ -4,10 +4,10 @@ import KumoKV
 /// The emulator's persistent state: metadata in a KumoKV store (`<data>/metadata`), blob and block content
 /// in files (`<data>/files`). One actor serialises every metadata change, so each operation is atomic.
 ///
-/// Keys in the `blobs` family, each part separated by a zero byte (which no name can contain):
-/// `account container name` is the current blob, `account container name v <version-id>` a previous version,
-/// and `account container name d` the soft-deleted blob. All entries of one name are therefore adjacent,
-/// which is what listings with `include=versions,deleted` walk.
+/// Keys are ``MetadataKey`` tuples. In the `blobs` family `account container name` is the current blob,
+/// `account container name v <version-id>` a previous version, and `account container name d` the
+/// soft-deleted blob. All entries of one name are therefore adjacent, which is what listings with
+/// `include=versions,deleted` walk.
 actor BlobStorage {
     let dataDirectory: String
     let filesDirectory: String
@@ -45,6 +45,8 @@ actor BlobStorage {
         options.columnFamilies = [Self.containers.name, Self.blobs.name, Self.blocks.name, Self.accounts.name]
         options.walRetention = .none
         store = try await Store.open(at: dataDirectory + "/metadata", options: options)
+        _ = try await MetadataKey.migrate(
+            store, families: [Self.containers, Self.blobs, Self.blocks, Self.accounts], accounts: Self.accounts)
     }
 
     nonisolated func now() -> Date { clock() }
@@ -77,18 +79,10 @@ actor BlobStorage {
 
     private static func key(_ parts: String...) -> [UInt8] { key(parts) }
 
-    private static func key(_ parts: [String]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        for (index, part) in parts.enumerated() {
-            if index > 0 { bytes.append(0) }
-            bytes.append(contentsOf: part.utf8)
-        }
-        return bytes
-    }
+    private static func key(_ parts: [String]) -> [UInt8] { MetadataKey.encode(parts) }
 
-    private static func parts(of key: [UInt8]) -> [String] {
-        key.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-    }
+    /// The tuple of a stored key; an entry whose key is not well-formed has none and is skipped.
+    private static func parts(of key: [UInt8]) -> [String] { MetadataKey.decode(key) ?? [] }
 
     private static func versionKey(_ account: String, _ container: String, _ name: String, _ version: String) -> [UInt8] {
         key(account, container, name, "v", version)
@@ -166,7 +160,7 @@ actor BlobStorage {
         try LeaseRules.checkAccess(record.lease, requestLeaseID: leaseID, now: clock(), resource: .container, requireLeaseID: true)
         try check(record)
         var files: [String] = []
-        let prefix = KeyRange.prefix(Self.key(account, name, ""))
+        let prefix = KeyRange.prefix(Self.key(account, name))
         for try await entry in store.scan(prefix, in: Self.blobs) {
             if let blob = try decode(BlobRecord.self, entry.value) {
                 files += blob.parts.map(\.file) + blob.committedBlocks.map(\.part.file)
@@ -189,9 +183,10 @@ actor BlobStorage {
     func listContainers(_ account: String, prefix: String, marker: String?, limit: Int) async throws -> (
         [ContainerRecord], next: String?
     ) {
-        var lower = Self.key(account, prefix)
+        let namePrefix = MetadataKey.prefix([account], partial: prefix)
+        var lower = namePrefix
         if let marker, marker > prefix { lower = Self.key(account, marker) }
-        let range = KeyRange(lower: lower, upper: KeyRange.prefix(Self.key(account, prefix)).upper)
+        let range = KeyRange(lower: lower, upper: KeyRange.prefix(namePrefix).upper)
         var records: [ContainerRecord] = []
         for try await entry in store.scan(range, in: Self.containers) {
             guard let record = try decode(ContainerRecord.self, entry.value) else { continue }
@@ -277,7 +272,7 @@ actor BlobStorage {
     }
 
     private func deleteStagedBlocks(_ account: String, _ container: String, _ name: String, in batch: inout WriteBatch) {
-        let blockPrefix = KeyRange.prefix(Self.key(account, container, name, ""))
+        let blockPrefix = KeyRange.prefix(Self.key(account, container, name))
         if let lower = blockPrefix.lower, let upper = blockPrefix.upper {
             batch.deleteRange(from: lower, to: upper, in: Self.blocks)
         }
@@ -289,7 +284,7 @@ actor BlobStorage {
         guard !candidates.isEmpty else { return }
         var unreferenced = candidates
         if let current = try blob(account, container, name) { unreferenced.subtract(Self.files(of: current)) }
-        try store.withCursor(.prefix(Self.key(account, container, name, "")), in: Self.blobs) { cursor in
+        try store.withCursor(.prefix(Self.key(account, container, name)), in: Self.blobs) { cursor in
             while let entry = try cursor.next() {
                 if let record = try decode(BlobRecord.self, entry.value) { unreferenced.subtract(Self.files(of: record)) }
             }
@@ -416,7 +411,7 @@ actor BlobStorage {
         try requireContainer(account, container)
         var restoredVersions = 0
         var batch = WriteBatch()
-        try store.withCursor(.prefix(Self.key(account, container, name, "v", "")), in: Self.blobs) { cursor in
+        try store.withCursor(.prefix(Self.key(account, container, name, "v")), in: Self.blobs) { cursor in
             while let entry = try cursor.next() {
                 guard var version = try decode(BlobRecord.self, entry.value), version.deletedTime != nil,
                     !isExpired(version)
@@ -476,9 +471,10 @@ actor BlobStorage {
         include: ListingInclude = ListingInclude()
     ) async throws -> ([ListingEntry], next: String?) {
         try requireContainer(account, container)
-        var lower = Self.key(account, container, prefix)
+        let namePrefix = MetadataKey.prefix([account, container], partial: prefix)
+        var lower = namePrefix
         if let marker, marker > prefix { lower = Self.key(account, container, marker) }
-        let range = KeyRange(lower: lower, upper: KeyRange.prefix(Self.key(account, container, prefix)).upper)
+        let range = KeyRange(lower: lower, upper: KeyRange.prefix(namePrefix).upper)
         var entries: [ListingEntry] = []
         var lastPrefix: String?
         var groupName: String?
@@ -536,7 +532,7 @@ actor BlobStorage {
     // MARK: Blocks
 
     func uncommittedBlocks(_ account: String, _ container: String, _ blob: String) throws -> [BlockRecord] {
-        try store.withCursor(.prefix(Self.key(account, container, blob, "")), in: Self.blocks) { cursor in
+        try store.withCursor(.prefix(Self.key(account, container, blob)), in: Self.blocks) { cursor in
             var blocks: [BlockRecord] = []
             while let entry = try cursor.next() {
                 if let block = try decode(BlockRecord.self, entry.value) { blocks.append(block) }

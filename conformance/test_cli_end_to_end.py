@@ -11,6 +11,7 @@ component logging at trace level:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from urllib.parse import quote, unquote
 import pytest
 from azure.identity import ClientSecretCredential
 from azure.keyvault.keys import KeyClient
-from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
+from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm, SignatureAlgorithm
 
 from emulator import kumo_binary
 from identity_support import DEV_CLIENT_ID, DEV_CLIENT_SECRET, IDENTITY_HEADER, TENANT_ID, credential_options
@@ -174,6 +175,20 @@ def test_keys_wrapped_by_kumo_unwrap_with_the_python_sdk_and_back(dedicated_emul
         assert rewrapped.encrypted_key != base64.b64decode(wrapped["wrapped"])  # OAEP is randomised
         wrapped["wrapped"] = base64.b64encode(rewrapped.encrypted_key).decode()
         wrapped["kekID"] = rewrapped.key_id
+    # The manifest is sealed (RSA keys: a PS256 signature by the vault), so the edit alone is refused...
+    assert manifest["authentication"]["algorithm"] == "PS256" and manifest["authentication"]["key"]["kekID"] == rsa_key.id
     manifests[0].write_text(json.dumps(manifest))
-    kumo.run("backup", "restore", "latest", "--from", f"file://{target}", "--to", str(tmp_path / "restored"))
+    refused = kumo.run("backup", "restore", "latest", "--from", f"file://{target}", "--to", str(tmp_path / "refused"), check=False)
+    assert refused.returncode != 0 and "fails authentication" in refused.stderr
+    assert not (tmp_path / "refused").exists()
+
+    # ...until the key's holder seals it again: the SHA-256 of the manifest's bytes with the seal's value empty,
+    # signed PS256 by the vault through Microsoft's SDK, the hex signature written into that value.
+    manifest["authentication"]["manifestMAC"] = ""
+    covered = json.dumps(manifest).encode()
+    signature = crypto.sign(SignatureAlgorithm.ps256, hashlib.sha256(covered).digest()).signature
+    sealed = covered.replace(b'"manifestMAC": ""', b'"manifestMAC": "' + signature.hex().encode() + b'"', 1)
+    manifests[0].write_bytes(sealed)
+    kumo.run("backup", "restore", "latest", "--from", f"file://{target}", "--to", str(tmp_path / "restored"),
+             "--key", rsa_key.id.rsplit("/", 1)[0])
     assert kumo.run("kv", "get", "--db", str(tmp_path / "restored"), "k").stdout.strip() == "v"

@@ -769,7 +769,7 @@ struct BlobResponder: HTTPResponder {
     }
 
     /// Parses `bytes=start-end` or `bytes=start-`.
-    private func requestedRange(_ request: BlobRequest) throws(BlobServiceError) -> (start: Int64, end: Int64?)? {
+    static func requestedRange(_ request: BlobRequest) throws(BlobServiceError) -> (start: Int64, end: Int64?)? {
         guard let text = request.header("x-ms-range") ?? request.header("Range") else { return nil }
         let headerName = request.header("x-ms-range") != nil ? "x-ms-range" : "Range"
         guard text.hasPrefix("bytes=") else { throw .invalidHeader(headerName) }
@@ -823,7 +823,7 @@ struct BlobResponder: HTTPResponder {
         var start: Int64 = 0
         var length = size
         var status = HTTPResponse.Status.ok
-        if request.method == .get, let range = try requestedRange(request) {
+        if request.method == .get, let range = try Self.requestedRange(request) {
             guard range.start < size else {
                 headers[.contentRange] = "bytes */\(size)"
                 throw BlobServiceError.invalidRange()

@@ -65,6 +65,41 @@ struct XMLWriter {
     }
 }
 
+/// Checks a request's XML before any parser sees it. Azure reads request XML as UTF-8 and refuses document
+/// type declarations; refusing them here, before anything is expanded, also means no entity definition can
+/// blow a small body up into a large document ("billion laughs" and its quadratic cousins).
+enum XMLRequestBody {
+    /// Deepest element nesting accepted; Blob request bodies nest at most four levels (Cors rules).
+    static let maxDepth = 32
+
+    static func check(_ data: Data) throws(BlobServiceError) {
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        // Not UTF-8 (UTF-16 with or without a byte-order mark has zero bytes), so another decoder could read
+        // markup this check does not see.
+        guard !bytes.contains(0), String(validating: bytes, as: UTF8.self) != nil else { throw .invalidXML() }
+        let lessThan = UInt8(ascii: "<"), bang = UInt8(ascii: "!")
+        var index = 0
+        while index + 1 < bytes.count {
+            defer { index += 1 }
+            guard bytes[index] == lessThan, bytes[index + 1] == bang else { continue }
+            let rest = bytes[(index + 2)...]
+            // Comments and CDATA sections are the only markup starting `<!` that a request may hold.
+            guard rest.starts(with: Array("--".utf8)) || rest.starts(with: Array("[CDATA[".utf8)) else {
+                throw .invalidXML()
+            }
+        }
+        if bytes.starts(with: Array("<?xml".utf8)), let end = String(decoding: bytes.prefix(512), as: UTF8.self).range(of: "?>") {
+            let declaration = String(decoding: bytes.prefix(512), as: UTF8.self)[..<end.lowerBound]
+            if let encoding = declaration.range(of: "encoding") {
+                let value = declaration[encoding.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "'" }
+                    .prefix { $0 != "\"" && $0 != "'" }
+                guard ["utf-8", "utf8"].contains(value.lowercased()) else { throw .invalidXML() }
+            }
+        }
+    }
+}
+
 /// The block list of a Put Block List request: which block to commit from where, in order.
 struct RequestedBlockList {
     enum Source: String { case committed = "Committed", uncommitted = "Uncommitted", latest = "Latest" }
@@ -72,10 +107,11 @@ struct RequestedBlockList {
 
     /// Parses `<BlockList><Latest>id</Latest>...</BlockList>`.
     static func parse(_ data: Data) throws(BlobServiceError) -> RequestedBlockList {
+        try XMLRequestBody.check(data)
         let delegate = BlockListParser()
         let parser = XMLParser(data: data)
         parser.delegate = delegate
-        guard parser.parse(), delegate.sawRoot, delegate.closedRoot else { throw .invalidXML() }
+        guard parser.parse(), delegate.sawRoot, delegate.closedRoot, !delegate.tooDeep else { throw .invalidXML() }
         if delegate.invalid { throw .invalidBlockList() }
         return RequestedBlockList(blocks: delegate.blocks)
     }
@@ -85,10 +121,18 @@ struct RequestedBlockList {
         var sawRoot = false
         var closedRoot = false
         var invalid = false
+        var tooDeep = false
+        private var depth = 0
         private var current: Source?
         private var text = ""
 
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            depth += 1
+            if depth > XMLRequestBody.maxDepth {
+                tooDeep = true
+                parser.abortParsing()
+                return
+            }
             if name == "BlockList" { sawRoot = true; return }
             guard sawRoot else { invalid = true; return }
             current = Source(rawValue: name)
@@ -99,6 +143,7 @@ struct RequestedBlockList {
         func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
 
         func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            depth -= 1
             if name == "BlockList" { closedRoot = true }
             if let source = current, name == source.rawValue {
                 blocks.append((source, text.trimmingCharacters(in: .whitespacesAndNewlines)))
@@ -121,10 +166,11 @@ struct XMLNode: Equatable {
     func value(_ name: String) -> String? { child(name).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) } }
 
     static func parse(_ data: Data) throws(BlobServiceError) -> XMLNode {
+        try XMLRequestBody.check(data)
         let delegate = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.delegate = delegate
-        guard parser.parse(), let root = delegate.root else { throw .invalidXML() }
+        guard parser.parse(), !delegate.tooDeep, let root = delegate.root else { throw .invalidXML() }
         return root
     }
 
@@ -142,8 +188,15 @@ struct XMLNode: Equatable {
     private final class TreeBuilder: NSObject, XMLParserDelegate {
         var stack: [XMLNode] = []
         var root: XMLNode?
+        var tooDeep = false
 
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            // The tree is later walked recursively (serialised, compared, freed), so its depth stays bounded.
+            guard stack.count < XMLRequestBody.maxDepth else {
+                tooDeep = true
+                parser.abortParsing()
+                return
+            }
             stack.append(XMLNode(name: name))
         }
 

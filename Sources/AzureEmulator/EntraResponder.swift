@@ -60,7 +60,7 @@ struct EntraResponder: Sendable {
         let segments = request.segments
         if segments.starts(with: ["metadata", "identity"]) { return try imds(request) }
         if segments.starts(with: ["msi", "token"]) { return try appService(request) }
-        let tenant = segments[0]
+        let tenant = segments.first ?? ""
         let rest = Array(segments.dropFirst())
         switch (request.method, rest) {
         case (.get, ["v2.0", ".well-known", "openid-configuration"]), (.get, [".well-known", "openid-configuration"]):

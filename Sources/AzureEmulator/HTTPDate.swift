@@ -6,8 +6,18 @@ enum HTTPDate {
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
+    /// The range of years 1 to 9999 in seconds since 1970; dates outside it (a JWT `exp` of `1e300`) are
+    /// written as its ends, since `time_t` cannot hold every `Double`.
+    private static let representable: ClosedRange<Double> = -62_135_596_800...253_402_300_799
+
+    private static func clampedSeconds(_ date: Date) -> Double {
+        let seconds = date.timeIntervalSince1970
+        guard !seconds.isNaN else { return 0 }
+        return min(max(seconds, representable.lowerBound), representable.upperBound)
+    }
+
     static func rfc1123(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var seconds = time_t(clampedSeconds(date).rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
@@ -22,7 +32,9 @@ enum HTTPDate {
             let month = months.firstIndex(of: String(fields[2])), let year = Int32(fields[3])
         else { return nil }
         let clock = fields[4].split(separator: ":").compactMap { Int32($0) }
-        guard clock.count == 3 else { return nil }
+        guard clock.count == 3, (1...31).contains(day), (1...9999).contains(year), (0...23).contains(clock[0]),
+            (0...59).contains(clock[1]), (0...60).contains(clock[2])
+        else { return nil }
         var parts = tm()
         parts.tm_mday = day
         parts.tm_mon = Int32(month)
@@ -34,11 +46,12 @@ enum HTTPDate {
     }
 
     static func iso8601(_ date: Date) -> String {
-        let whole = date.timeIntervalSince1970.rounded(.down)
+        let exact = clampedSeconds(date)
+        let whole = exact.rounded(.down)
         var seconds = time_t(whole)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        let ticks = Int((date.timeIntervalSince1970 - whole) * 10_000_000)
+        let ticks = min(9_999_999, Int((exact - whole) * 10_000_000))
         func pad(_ value: Int, _ width: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text

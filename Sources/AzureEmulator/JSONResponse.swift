@@ -41,6 +41,14 @@ struct ServiceRequest {
         self.body = body
     }
 
+    init(method: HTTPRequest.Method, segments: [String], query: [String: String], headers: HTTPFields, body: Data) {
+        self.method = method
+        self.segments = segments
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
     func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
 
     /// `application/x-www-form-urlencoded` (and query strings): `+` is a space, names are case-sensitive, the

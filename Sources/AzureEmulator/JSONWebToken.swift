@@ -61,7 +61,11 @@ struct JSONWebToken {
         }
     }
 
-    static func integer(_ value: Any?) -> Int? { number(value).map { Int($0) } }
+    /// A JSON number that is an integer `Int` can hold exactly; nil for fractions, `1e300`, and non-numbers.
+    static func integer(_ value: Any?) -> Int? {
+        if let value = value as? Int { return value }
+        return number(value).flatMap { Int(exactly: $0) }
+    }
 
     /// `aud` may be one string or an array of them (RFC 7519 §4.1.3).
     var audiences: [String] {

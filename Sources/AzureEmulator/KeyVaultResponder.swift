@@ -207,8 +207,18 @@ struct KeyVaultResponder: Sendable {
                 status: 400, code: "BadParameter", message: "Property 'attributes' must be an object.")
         }
         if let enabled = object["enabled"] as? Bool { attributes.enabled = enabled }
-        if object.keys.contains("nbf") { attributes.notBefore = JSONWebToken.integer(object["nbf"]) }
-        if object.keys.contains("exp") { attributes.expires = JSONWebToken.integer(object["exp"]) }
+        if object.keys.contains("nbf") { attributes.notBefore = try optionalInteger(object["nbf"], named: "nbf") }
+        if object.keys.contains("exp") { attributes.expires = try optionalInteger(object["exp"], named: "exp") }
+    }
+
+    /// A member that is absent or null (nil), or an integer; anything else (a fraction, `1e300`, a string) is
+    /// Key Vault's 400 BadParameter.
+    static func optionalInteger(_ json: Any?, named name: String) throws(BlobServiceError) -> Int? {
+        guard let json, !(json is NSNull) else { return nil }
+        guard let value = JSONWebToken.integer(json), !(json is Bool) else {
+            throw BlobServiceError(status: 400, code: "BadParameter", message: "Property '\(name)' must be an integer.")
+        }
+        return value
     }
 
     private static func tags(_ json: Any?) throws(BlobServiceError) -> [String: String]? {
@@ -496,7 +506,7 @@ struct KeyVaultResponder: Sendable {
         var attributes = VaultAttributes(created: now, updated: now)
         try Self.apply(body["attributes"], to: &attributes)
         let key = try VaultKeyMaterial.generate(
-            keyType: keyType, size: JSONWebToken.integer(body["key_size"]), curve: body["crv"] as? String,
+            keyType: keyType, size: try Self.optionalInteger(body["key_size"], named: "key_size"), curve: body["crv"] as? String,
             operations: operations, version: Self.newVersion(), tags: try Self.tags(body["tags"]),
             attributes: attributes)
         try await store.update { state throws in

@@ -74,6 +74,11 @@ enum VaultKeyMaterial {
         switch keyType {
         case "RSA", "RSA-HSM":
             let key: _RSA.Signing.PrivateKey
+            // Key Vault's RSA sizes; checked before the members are handed to the RSA code, whose checks of
+            // an arbitrarily large modulus would take long.
+            guard [256, 384, 512].contains(try member("n").count) else {
+                throw badParameter("The RSA key size is not supported; use 2048, 3072 or 4096 bits.")
+            }
             do {
                 key = try _RSA.Signing.PrivateKey(
                     n: try member("n"), e: try member("e"), d: try member("d"), p: try member("p"), q: try member("q"))

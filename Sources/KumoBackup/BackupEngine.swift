@@ -229,6 +229,8 @@ public struct BackupEngine: Sendable {
                 sourceHost: ProcessInfo.processInfo.hostName, sourcePath: store.path,
                 durationSeconds: Date().timeIntervalSince(started))
             progress?(BackupProgress(phase: .manifest, filesDone: toUpload.count, filesTotal: toUpload.count, bytesDone: uploadTotal, bytesTotal: uploadTotal))
+            // The lock may have been lost while the files went up: no manifest lands without it.
+            try Task.checkCancellation()
             try await target.write(try await Self.encode(manifest, sealedBy: kek), to: BackupManifest.path(id: id, createdAt: started), createOnly: true)
             return manifest
         }
@@ -565,6 +567,7 @@ public struct BackupEngine: Sendable {
                 }
                 if manifest.authentication != nil && manifest.authentication?.key.kekID != newKey.id { changed = true }
                 if changed {
+                    try Task.checkCancellation()
                     manifest.authentication = nil
                     try await target.write(try await Self.encode(manifest, sealedBy: newKey), to: entry.path, createOnly: false)
                 }
@@ -631,7 +634,10 @@ public struct BackupEngine: Sendable {
             return true
         }.sorted { ($0.path.hasSuffix("manifest.json") ? 0 : 1, $0.path) < ($1.path.hasSuffix("manifest.json") ? 0 : 1, $1.path) }
         if !dryRun {
-            for object in doomed { try await target.delete(object.path) }
+            for object in doomed {
+                try Task.checkCancellation()
+                try await target.delete(object.path)
+            }
         }
         return PruneReport(
             keptBackups: backups.map(\.id).filter(kept.contains), deletedBackups: backups.map(\.id).filter { !kept.contains($0) },

@@ -67,6 +67,7 @@ extension BackupEngine {
                 guard let source = local["\(file.sha256)/\(file.size)"], file.encryption == nil || keyEncryptionKey != nil else { continue }
                 repaired.append(file.path)
                 if dryRun { continue }
+                try Task.checkCancellation()
                 if let kek = keyEncryptionKey, file.encryption != nil {
                     let dataKey = SymmetricKey(size: .bits256)
                     let md5 = try await target.upload(encrypting: source, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
@@ -81,6 +82,7 @@ extension BackupEngine {
             // Manifests that reference a re-encrypted object now carry its new data key.
             if !newEncryption.isEmpty {
                 for entry in manifests where entry.manifest.files.contains(where: { newEncryption[$0.path] != nil }) {
+                    try Task.checkCancellation()
                     var manifest = entry.manifest
                     for index in manifest.files.indices {
                         if let encryption = newEncryption[manifest.files[index].path] { manifest.files[index].encryption = encryption }

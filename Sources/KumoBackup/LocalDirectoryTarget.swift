@@ -196,7 +196,8 @@ public struct LocalDirectoryTarget: BackupTarget {
         }
         var objects: [StoredObject] = []
         while let relative = enumerator.nextObject() as? String {
-            guard relative.hasPrefix(prefix), !relative.contains(".tmp-"),
+            // A name Kumo never writes (control characters, say) is not an object of this target.
+            guard relative.hasPrefix(prefix), !relative.contains(".tmp-"), BackupManifest.isSafeRelativePath(relative),
                 let attributes = enumerator.fileAttributes, attributes[.type] as? FileAttributeType == .typeRegular
             else { continue }
             objects.append(StoredObject(

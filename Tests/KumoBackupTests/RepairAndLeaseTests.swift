@@ -49,6 +49,33 @@ struct RepairAndLeaseTests {
         #expect(again.damaged == [gone.path] && again.repaired.isEmpty)
     }
 
+    @Test func failedRenewalsStopTheBackup() async throws {
+        let scratch = Scratch()
+        // Every renewal fails (the service answers 500 or 503); acquiring and everything else works.
+        let faults = FaultInjection(errorRate: 1, operations: ["lease-blob:renew"])
+        let store = try await Store.open(at: scratch.path + "/db")
+        defer { try? store.close() }
+        try addItems(store, from: 0, count: 2000)
+        try await withStartedEmulator(scratch.path + "/emulator", faults: faults) { port in
+            var options = ClientOptions()
+            options.retry = .exponential(maxRetries: 1, delay: .milliseconds(5))
+            let container = try BlobServiceClient(connectionString: connectionString(port: port), options: options).containerClient("backups")
+            try await container.create()
+            var target = AzureBlobTarget(container: container, prefix: "kv", lockTimeout: .seconds(2))
+            target.leaseRenewalInterval = .milliseconds(20)
+            let engine = BackupEngine(target: target)
+            let backup = try await #require(throws: BackupError.self) {
+                // A slow checkpoint that does not look for cancellation: the work outlives the renewal and its retry
+                // (503 answers carry Retry-After: 1).
+                try await engine.create(store) { progress in
+                    if progress.phase == .checkpoint { Thread.sleep(forTimeInterval: 3) }
+                }
+            }
+            #expect(backup.code == .lockLost && backup.message.contains("rocksdb/.lock"), "\(backup.message)")
+            #expect(try await engine.list().isEmpty, "no manifest was written without the lock")
+        }
+    }
+
     @Test func aLostLeaseStopsTheBackupAndNoManifestLands() async throws {
         let scratch = Scratch()
         // Slow uploads keep the backup running well past a few renewals.

@@ -94,23 +94,26 @@ public struct LocalDirectoryTarget: BackupTarget {
         let root = self.root
         _ = try full(path)
         return try await LocalFileIO.run {
-            let (descriptor, size) = try Self.openExisting(root: root, path: path)
-            let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            let handle = FileHandle(fileDescriptor: try Self.openExisting(root: root, path: path, expectedSize: expectedSize), closeOnDealloc: true)
             defer { try? handle.close() }
-            guard size == expectedSize else {
-                throw BackupError(.corrupt, "\(path) has \(size) bytes, the manifest says \(expectedSize)")
-            }
             return try body(handle)
         }
     }
 
-    /// Opens a stored file; a missing one is damage (`.corrupt`), since a manifest named it.
-    private static func openExisting(root: String, path: String) throws -> (Int32, Int64) {
+    /// Opens a stored file that a manifest says holds `expectedSize` bytes; a missing file or another size is
+    /// damage (`.corrupt`).
+    private static func openExisting(root: String, path: String, expectedSize: Int64) throws -> Int32 {
+        let opened: (descriptor: Int32, size: Int64)
         do {
-            return try LocalFileIO.openRegularFile(root: root, relative: path)
+            opened = try LocalFileIO.openRegularFile(root: root, relative: path)
         } catch let error as BackupError where error.code == .notFound {
             throw BackupError(.corrupt, "\(path) is missing from file://\(root)")
         }
+        guard opened.size == expectedSize else {
+            close(opened.descriptor)
+            throw BackupError(.corrupt, "\(path) has \(opened.size) bytes, the manifest says \(expectedSize)")
+        }
+        return opened.descriptor
     }
 
     public func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws {
@@ -152,11 +155,8 @@ public struct LocalDirectoryTarget: BackupTarget {
         unlink(localPath)
         do {
             try await LocalFileIO.run {
-                let (descriptor, size) = try Self.openExisting(root: root, path: path)
+                let descriptor = try Self.openExisting(root: root, path: path, expectedSize: expectedSize)
                 defer { close(descriptor) }
-                guard size == expectedSize else {
-                    throw BackupError(.corrupt, "\(path) has \(size) bytes, the manifest says \(expectedSize)")
-                }
                 try LocalFileIO.copy(from: descriptor, source: path, expectedSize: expectedSize, to: localPath, sync: false)
             }
         } catch {

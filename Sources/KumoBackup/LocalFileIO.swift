@@ -135,20 +135,7 @@ enum LocalFileIO {
         let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw failure("create", destination) }
         defer { close(output) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
-        defer { buffer.deallocate() }
-        var copied: Int64 = 0
-        while copied <= expectedSize {
-            let wanted = Int(min(Int64(chunkSize), expectedSize + 1 - copied))
-            let count = read(input, buffer.baseAddress, wanted)
-            if count == 0 { break }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("read", source)
-            }
-            try writeAll(output, buffer.baseAddress!, count, destination: destination)
-            copied += Int64(count)
-        }
+        let copied = try transfer(input, source: source, output, destination: destination, limit: expectedSize + 1)
         guard copied == expectedSize else {
             throw BackupError(.corrupt, "\(source) has \(copied > expectedSize ? "more than \(expectedSize)" : "\(copied)") bytes, the manifest says \(expectedSize)")
         }
@@ -179,40 +166,42 @@ enum LocalFileIO {
         let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, info.st_mode & 0o777)
         guard output >= 0 else { throw failure("create", destination) }
         defer { close(output) }
-        #if os(Linux)
-        _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var copied = 0
-        // sendfile copies file to file inside the kernel; anything it cannot do falls back to read/write.
-        while true {
-            let count = sendfile(output, input, nil, chunkSize * 64)
-            if count > 0 {
-                copied += count
-                continue
-            }
-            if count == 0 { break }
-            let code = errno
-            if code == EINTR || code == EAGAIN { continue }
-            guard copied == 0, code == EINVAL || code == ENOSYS || code == EOPNOTSUPP else { throw failure("copy \(source) to", destination, code) }
-            try readWriteCopy(input, source: source, output, destination: destination)
-            break
-        }
-        #else
-        try readWriteCopy(input, source: source, output, destination: destination)
-        #endif
+        _ = try transfer(input, source: source, output, destination: destination, limit: .max)
         if sync { try Self.sync(output, destination) }
     }
 
-    private static func readWriteCopy(_ input: Int32, source: String, _ output: Int32, destination: String) throws {
+    /// Moves up to `limit` bytes from `input` to `output` and returns how many it moved: sendfile on Linux, so the
+    /// copy stays inside the kernel, and read/write where sendfile cannot do it.
+    private static func transfer(_ input: Int32, source: String, _ output: Int32, destination: String, limit: Int64) throws -> Int64 {
+        var copied: Int64 = 0
+        #if os(Linux)
+        _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
+        while copied < limit {
+            let count = sendfile(output, input, nil, Int(min(Int64(chunkSize * 64), limit - copied)))
+            if count > 0 {
+                copied += Int64(count)
+                continue
+            }
+            if count == 0 { return copied }
+            let code = errno
+            if code == EINTR || code == EAGAIN { continue }
+            guard copied == 0, code == EINVAL || code == ENOSYS || code == EOPNOTSUPP else { throw failure("copy \(source) to", destination, code) }
+            break
+        }
+        if copied > 0 { return copied }
+        #endif
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
         defer { buffer.deallocate() }
-        while true {
-            let count = read(input, buffer.baseAddress, chunkSize)
-            if count == 0 { return }
+        while copied < limit {
+            let count = read(input, buffer.baseAddress, Int(min(Int64(chunkSize), limit - copied)))
+            if count == 0 { break }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw failure("read", source)
             }
             try writeAll(output, buffer.baseAddress!, count, destination: destination)
+            copied += Int64(count)
         }
+        return copied
     }
 }

@@ -50,8 +50,8 @@ struct BlobResponder: HTTPResponder {
                 if let blob = blobRequest.blob { try Self.validateBlobName(blob) }
                 let operation = try BlobOperation(blobRequest)
                 try await injectFaults(operation, action: operation.faultAction(blobRequest), context: context)
-                try authorize(blobRequest, operation: operation, context: context)
-                response = try await route(blobRequest, operation: operation, body: request.body)
+                let grant = try authorize(blobRequest, operation: operation, context: context)
+                response = try await route(blobRequest, operation: operation, grant: grant, body: request.body)
             }
         } catch let error as BlobServiceError {
             response = errorResponse(error, requestID: requestID, isHead: request.method == .head)
@@ -90,7 +90,14 @@ struct BlobResponder: HTTPResponder {
 
     // MARK: Authorisation
 
-    private func authorize(_ request: BlobRequest, operation: BlobOperation, context: Context) throws(BlobServiceError) {
+    /// What an authorised request may do beyond what its operation needs.
+    struct Grant {
+        /// False for a SAS whose only write permission is `c` (create): it may write a new blob but, as Azure
+        /// documents for Put Blob and Put Block List, not overwrite an existing one.
+        var mayOverwrite = true
+    }
+
+    private func authorize(_ request: BlobRequest, operation: BlobOperation, context: Context) throws(BlobServiceError) -> Grant {
         guard let account = configuration.accounts.first(where: { $0.name == request.account }) else {
             throw .resourceNotFound()
         }
@@ -101,16 +108,16 @@ struct BlobResponder: HTTPResponder {
                     account: account, container: request.container, blob: request.blob, operation: operation,
                     request: request, clientIP: context.channel.remoteAddress?.ipAddress, isHTTPS: isHTTPS,
                     now: storage.now()))
-            return
+            return Grant(mayOverwrite: sas["sp"].contains("w"))
         }
         if authorization.hasPrefix("Bearer ") {
             let token = String(authorization.dropFirst(7))
-            if let accepted = configuration.staticBearerToken, token == accepted { return }
+            if let accepted = configuration.staticBearerToken, SecretComparison.matches(token, accepted) { return Grant() }
             guard let tokenIssuer else { throw .authenticationFailed("The bearer token is not valid for this account.") }
             if case .rejected(let reason) = tokenIssuer.validate(token, audiences: Self.storageAudiences(account)) {
                 throw .invalidAuthenticationInfo(reason.description, challenge: Self.challenge(tokenIssuer))
             }
-            return
+            return Grant()
         }
         guard authorization.hasPrefix("SharedKey ") else {
             throw .authenticationFailed("The authorization scheme is not supported; use SharedKey or Bearer.")
@@ -128,6 +135,27 @@ struct BlobResponder: HTTPResponder {
             let shown = SharedKeyVerifier.stringToSign(signed, account: account.name).replacingOccurrences(of: "\n", with: "\\n")
             throw .authenticationFailed(
                 "The MAC signature found in the HTTP request is not the same as any computed signature. Server used following string to sign: '\(shown)'.")
+        }
+        try Self.checkRequestDate(request, now: storage.now())
+        return Grant()
+    }
+
+    /// Azure accepts a Shared Key request only within 15 minutes of its `x-ms-date` (or `Date`), so a captured
+    /// request cannot be replayed later.
+    static let allowedClockSkew: TimeInterval = 15 * 60
+
+    static func checkRequestDate(_ request: BlobRequest, now: Date) throws(BlobServiceError) {
+        guard let text = request.header("x-ms-date") ?? request.header("Date") else {
+            throw .authenticationFailed("Request date header not specified.")
+        }
+        guard let date = HTTPDate.parseRFC1123(text) else {
+            throw .authenticationFailed("The date header '\(text)' is not a valid RFC 1123 date.")
+        }
+        if date < now.addingTimeInterval(-allowedClockSkew) {
+            throw .authenticationFailed("Request date header too old: '\(text)'")
+        }
+        if date > now.addingTimeInterval(allowedClockSkew) {
+            throw .authenticationFailed("Request date header too far in the future: '\(text)'")
         }
     }
 
@@ -155,7 +183,7 @@ struct BlobResponder: HTTPResponder {
         let token = String(authorization.dropFirst(7))
         var objectID = TokenIssuer.stableUUID("static-bearer-token")
         var tenantID = configuration.tenantID
-        if token != configuration.staticBearerToken {
+        if !(configuration.staticBearerToken.map { SecretComparison.matches(token, $0) } ?? false) {
             guard let tokenIssuer else { throw BlobServiceError.authenticationFailed("The bearer token is not valid for this account.") }
             switch tokenIssuer.validate(token, audiences: Self.storageAudiences(account)) {
             case .rejected(let reason):
@@ -195,7 +223,7 @@ struct BlobResponder: HTTPResponder {
 
     // MARK: Routing
 
-    private func route(_ request: BlobRequest, operation: BlobOperation, body: RequestBody) async throws -> Response {
+    private func route(_ request: BlobRequest, operation: BlobOperation, grant: Grant, body: RequestBody) async throws -> Response {
         let container = request.container ?? ""
         let blob = request.blob ?? ""
         switch operation {
@@ -223,9 +251,9 @@ struct BlobResponder: HTTPResponder {
                 try conditions.check(etag: record.etag, lastModified: record.lastModified, isRead: false)
             }
             return Response(status: .accepted)
-        case .putBlob: return try await putBlob(request, container, blob, body: body)
+        case .putBlob: return try await putBlob(request, container, blob, grant: grant, body: body)
         case .putBlock: return try await putBlock(request, container, blob, body: body)
-        case .putBlockList: return try await putBlockList(request, container, blob, body: body)
+        case .putBlockList: return try await putBlockList(request, container, blob, grant: grant, body: body)
         case .setBlobMetadata: return try await setBlobMetadata(request, container, blob)
         case .setBlobProperties: return try await setBlobProperties(request, container, blob)
         case .getBlob, .getBlobProperties: return try await getBlob(request, container, blob)
@@ -587,15 +615,18 @@ struct BlobResponder: HTTPResponder {
         return (DataPart(file: file, length: length), Data(md5.finalize()).base64EncodedString())
     }
 
-    private func putBlob(_ request: BlobRequest, _ container: String, _ name: String, body: RequestBody) async throws -> Response {
+    private func putBlob(
+        _ request: BlobRequest, _ container: String, _ name: String, grant: Grant, body: RequestBody
+    ) async throws -> Response {
         guard let type = request.header("x-ms-blob-type") else { throw BlobServiceError.invalidHeader("x-ms-blob-type") }
         guard type == "BlockBlob" else {
             throw BlobServiceError(status: 400, code: "InvalidHeaderValue", message: "Only block blobs are supported by this emulator.", details: [("HeaderName", "x-ms-blob-type")])
         }
         let conditions = try AccessConditions(request)
         guard try await storage.container(request.account, container) != nil else { throw BlobServiceError.containerNotFound() }
-        if !conditions.isEmpty, let existing = try await storage.blob(request.account, container, name) {
+        if !conditions.isEmpty || !grant.mayOverwrite, let existing = try await storage.blob(request.account, container, name) {
             // Fail fast before receiving the body; checked again atomically when the blob is written.
+            if !grant.mayOverwrite { throw BlobServiceError.permissionMismatch() }
             try conditions.check(etag: existing.etag, lastModified: existing.lastModified, isRead: false)
         }
         let (part, md5) = try await receiveBody(body, limit: Self.maxPutBlob)
@@ -611,6 +642,7 @@ struct BlobResponder: HTTPResponder {
                 request.account, container, name, part: part, properties: properties, metadata: request.metadata,
                 leaseID: request.header("x-ms-lease-id")
             ) { existing in
+                if existing != nil, !grant.mayOverwrite { throw BlobServiceError.permissionMismatch() }
                 try conditions.check(etag: existing?.etag, lastModified: existing?.lastModified, isRead: false)
             }
         } catch {
@@ -655,13 +687,16 @@ struct BlobResponder: HTTPResponder {
         return response
     }
 
-    private func putBlockList(_ request: BlobRequest, _ container: String, _ name: String, body: RequestBody) async throws -> Response {
+    private func putBlockList(
+        _ request: BlobRequest, _ container: String, _ name: String, grant: Grant, body: RequestBody
+    ) async throws -> Response {
         let list = try RequestedBlockList.parse(try await readSmallBody(body))
         let conditions = try AccessConditions(request)
         let record = try await storage.commitBlockList(
             request.account, container, name, list: list, properties: httpProperties(request, fromBodyHeaders: false),
             metadata: request.metadata, leaseID: request.header("x-ms-lease-id")
         ) { existing in
+            if existing != nil, !grant.mayOverwrite { throw BlobServiceError.permissionMismatch() }
             try conditions.check(etag: existing?.etag, lastModified: existing?.lastModified, isRead: false)
         }
         var response = Response(status: .created)

@@ -202,7 +202,7 @@ struct EntraResponder: Sendable {
             )
         }
         if let secret {
-            guard let expected = principal.clientSecret, Self.constantTimeEqual(expected, secret) else {
+            guard let expected = principal.clientSecret, SecretComparison.matches(secret, expected) else {
                 return entraError(
                     401, "invalid_client", 7000215,
                     "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientID)'."
@@ -357,7 +357,7 @@ struct EntraResponder: Sendable {
 
     /// App Service / Functions: `GET /msi/token` with `X-IDENTITY-HEADER`.
     private func appService(_ request: ServiceRequest) throws -> Response {
-        guard let header = request.header("X-IDENTITY-HEADER"), header == configuration.identityHeader else {
+        guard let header = request.header("X-IDENTITY-HEADER"), SecretComparison.matches(header, configuration.identityHeader) else {
             return .json(
                 .unauthorized,
                 [
@@ -437,11 +437,5 @@ struct EntraResponder: Sendable {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
         return formatter.string(from: date)
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let left = Array(a.utf8), right = Array(b.utf8)
-        guard left.count == right.count else { return false }
-        return zip(left, right).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

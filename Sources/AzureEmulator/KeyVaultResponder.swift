@@ -76,7 +76,7 @@ struct KeyVaultResponder: Sendable {
                 status: 401, code: "Unauthorized", message: "AKV10000: Request is missing a Bearer or PoP token.",
                 headers: [("WWW-Authenticate", challenge)])
         }
-        if let accepted = configuration.staticBearerToken, token == accepted { return }
+        if let accepted = configuration.staticBearerToken, SecretComparison.matches(token, accepted) { return }
         if case .rejected(let reason) = issuer.validate(token, audiences: Self.audiences) {
             let message: String
             switch reason {

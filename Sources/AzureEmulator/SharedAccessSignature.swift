@@ -61,12 +61,7 @@ struct SharedAccessSignature {
     /// Whether `signature` is the HMAC-SHA256 of `stringToSign` under `key`, compared in constant time.
     static func matches(_ signature: String, stringToSign: String, key: String) -> Bool {
         guard let expected = SharedKeyVerifier.signature(stringToSign, key: key) else { return false }
-        let a = Array(expected.utf8)
-        let b = Array(signature.utf8)
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
+        return SecretComparison.matches(signature, expected)
     }
 
     /// Everything about the request the SAS is checked against.

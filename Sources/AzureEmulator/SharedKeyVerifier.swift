@@ -21,7 +21,9 @@ enum SharedKeyVerifier {
     /// values as they are; both forms are accepted so either kind of client authenticates.
     static func isValid(signature: String, for request: SignedRequest, account: String, key: String) -> Bool {
         for fold in [true, false] {
-            if Self.signature(stringToSign(request, account: account, foldHeaderWhitespace: fold), key: key) == signature {
+            if let expected = Self.signature(stringToSign(request, account: account, foldHeaderWhitespace: fold), key: key),
+                SecretComparison.matches(signature, expected)
+            {
                 return true
             }
         }

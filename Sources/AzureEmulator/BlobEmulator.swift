@@ -76,7 +76,7 @@ public struct BlobEmulator: Sendable {
         // Expired state is removed before the first request is served.
         try await Self.sweep(storage, logger: logger)
 
-        let tls = try TLSMaterial.loadOrCreate(in: configuration.dataDirectory)
+        let tls = try TLSMaterial.loadOrCreate(in: configuration.dataDirectory) { reason in logger.warning("\(reason)") }
         let issuer = try TokenIssuer(
             dataDirectory: configuration.dataDirectory, tenantID: configuration.tenantID, lifetime: configuration.tokenLifetime)
         let entra = try EntraResponder(configuration: configuration, issuer: issuer)

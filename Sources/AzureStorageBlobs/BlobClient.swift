@@ -184,7 +184,9 @@ public struct BlobClient: Sendable {
         for (key, value) in options.metadata { headers["x-ms-meta-\(key)"] = value }
         options.conditions.apply(to: &headers)
         let response = try await pipeline.send(.put, url, headers: headers, body: body, expected: [201])
-        return BlobWriteResult(headers: response.headers)
+        var result = BlobWriteResult(headers: response.headers)
+        result.blobContentMD5 = httpHeaders.contentMD5
+        return result
     }
 
     /// Stages blocks from `nextBlock` with at most `concurrency` in flight, then commits them in order with
@@ -218,7 +220,9 @@ public struct BlobClient: Sendable {
         }
         var httpHeaders = options.httpHeaders
         if httpHeaders.contentMD5 == nil { httpHeaders.contentMD5 = Array(wholeMD5.finalize()) }
-        return try await commitBlockList(ids, httpHeaders: httpHeaders, metadata: options.metadata, conditions: options.conditions)
+        var result = try await commitBlockList(ids, httpHeaders: httpHeaders, metadata: options.metadata, conditions: options.conditions)
+        result.blobContentMD5 = httpHeaders.contentMD5
+        return result
     }
 
     /// Block ids of one fixed length, as Azure requires for the blocks of a blob.

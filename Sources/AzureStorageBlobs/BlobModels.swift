@@ -131,6 +131,9 @@ public struct BlobWriteResult: Sendable {
     public var versionID: String?
     /// The MD5 the service computed over the request body, when it sent one.
     public var contentMD5: [UInt8]?
+    /// The blob's Content-MD5 as this upload set it: the MD5 of the whole content, computed by the client (for
+    /// an upload in blocks, not what the service returns for the block list).
+    public var blobContentMD5: [UInt8]?
 }
 
 extension BlobProperties {
@@ -182,5 +185,6 @@ extension BlobWriteResult {
         lastModified = headers["Last-Modified"].flatMap(HTTPDateFormat.parse)
         versionID = headers["x-ms-version-id"]
         contentMD5 = headers["Content-MD5"].flatMap { Data(base64Encoded: $0) }.map(Array.init)
+        blobContentMD5 = nil
     }
 }

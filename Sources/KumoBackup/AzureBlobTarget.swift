@@ -27,21 +27,13 @@ public struct AzureBlobTarget: BackupTarget {
 
     private func blob(_ path: String) -> BlobClient { container.blobClient(prefix + path) }
 
-    public func upload(file localPath: String, to path: String) async throws {
-        try await blob(path).upload(fileAt: localPath, options: transferOptions.upload)
+    public func upload(file localPath: String, to path: String) async throws -> [UInt8]? {
+        try await blob(path).upload(fileAt: localPath, options: transferOptions.upload).blobContentMD5
     }
 
     public func upload(encrypting localPath: String, key: Data, to path: String) async throws -> [UInt8]? {
         let encryptor = try EncryptedFileFormat.Encryptor(file: localPath, key: SymmetricKey(data: key))
-        // The client sets the blob's Content-MD5 to the MD5 of what it sends; the same digest, kept in the
-        // manifest, lets later backups check the stored copy from a listing.
-        var md5 = Insecure.MD5()
-        try await blob(path).upload(streaming: {
-            let piece = try encryptor.next()
-            if let piece { md5.update(data: piece) }
-            return piece
-        }, options: transferOptions.upload)
-        return Array(md5.finalize())
+        return try await blob(path).upload(streaming: encryptor.next, options: transferOptions.upload).blobContentMD5
     }
 
     public func write(_ data: [UInt8], to path: String, createOnly: Bool) async throws {

@@ -151,8 +151,13 @@ public struct BackupEngine: Sendable {
                 try await target.list(prefix: Self.sharedPrefix).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
             let kek = keyEncryptionKey
             // An encrypted shared SST can only be reused with the data key an earlier manifest recorded for it,
-            // and only a manifest whose seal verifies under this key is believed about that.
+            // and only a manifest whose seal verifies under this key is believed about that. A stored object's
+            // recorded MD5 comes along, so the reuse check can compare it with the target's listing.
             var knownKeys: [String: BackupManifest.FileEncryption] = [:]
+            var knownMD5: [String: String] = [:]
+            for stored in try await storedManifests().readable where kek == nil {
+                for file in stored.manifest.files where file.encryption == nil { knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path] }
+            }
             if kek != nil {
                 for stored in try await storedManifests().readable {
                     let backup: BackupManifest
@@ -161,7 +166,11 @@ public struct BackupEngine: Sendable {
                     } catch let error as BackupError where error.code == .corrupt || error.code == .invalidArgument {
                         continue  // not sealed by this key (or damaged): its data keys are not believed
                     }
-                    for file in backup.files { if let encryption = file.encryption { knownKeys[file.path] = encryption } }
+                    for file in backup.files {
+                        guard let encryption = file.encryption else { continue }
+                        knownKeys[file.path] = encryption
+                        knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path]
+                    }
                 }
             }
             let backupDirectory = "rocksdb/\(BackupManifest.dayString(started))/\(id)/"
@@ -173,7 +182,7 @@ public struct BackupEngine: Sendable {
                     let number = name.replacingOccurrences(of: ".sst", with: "")
                     let path = "\(Self.sharedPrefix)\(family)/\(number)-\(digest.size)-\(digest.hex.prefix(16)).sst\(suffix)"
                     return .init(name: name, kind: kind, columnFamily: family, size: digest.size, sha256: digest.hex,
-                                 path: path, uploaded: true, encryption: kek == nil ? nil : knownKeys[path])
+                                 path: path, uploaded: true, encryption: kek == nil ? nil : knownKeys[path], storedMD5: knownMD5[path])
                 }
                 return .init(name: name, kind: kind, columnFamily: nil, size: digest.size, sha256: digest.hex,
                              path: backupDirectory + name + suffix, uploaded: true, encryption: nil)
@@ -191,6 +200,7 @@ public struct BackupEngine: Sendable {
                     planned[index].uploaded = false
                 } else {
                     planned[index].encryption = nil
+                    planned[index].storedMD5 = nil
                     if existing[planned[index].path] != nil {
                         planned[index].path = Self.freshCopyPath(planned[index].path, backupID: id)
                     }
@@ -200,25 +210,26 @@ public struct BackupEngine: Sendable {
             let toUpload = planned.filter(\.uploaded)
             let uploadTotal = toUpload.reduce(0) { $0 + $1.size }
             let counter = TransferCounter()
-            let encryptions = try await boundedMap(toUpload, limit: concurrency) { file -> (String, BackupManifest.FileEncryption?) in
+            let stored = try await boundedMap(toUpload, limit: concurrency) { file -> (String, BackupManifest.FileEncryption?, [UInt8]?) in
                 let local = checkpointPath + "/" + file.name
                 var encryption: BackupManifest.FileEncryption?
+                let md5: [UInt8]?
                 if let kek {
                     let dataKey = SymmetricKey(size: .bits256)
-                    let md5 = try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
+                    md5 = try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
                     encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
-                                       storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))),
-                                       storedMD5: md5.map { Data($0).base64EncodedString() })
+                                       storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
                 } else {
-                    try await target.upload(file: local, to: file.path)
+                    md5 = try await target.upload(file: local, to: file.path)
                 }
                 let (done, bytes) = counter.add(file.size)
                 progress?(BackupProgress(phase: .uploading, filesDone: done, filesTotal: toUpload.count, bytesDone: bytes, bytesTotal: uploadTotal))
-                return (file.path, encryption)
+                return (file.path, encryption, md5)
             }
-            let byPath = Dictionary(encryptions.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+            let byPath = Dictionary(stored.map { ($0.0, ($0.1, $0.2)) }, uniquingKeysWith: { a, _ in a })
             for index in planned.indices where planned[index].uploaded {
-                planned[index].encryption = byPath[planned[index].path] ?? nil
+                planned[index].encryption = byPath[planned[index].path]?.0 ?? nil
+                planned[index].storedMD5 = byPath[planned[index].path]?.1.map { Data($0).base64EncodedString() }
             }
 
             let manifest = BackupManifest(

@@ -25,6 +25,9 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         /// Present when the stored object is encrypted (``EncryptedFileFormat``); `size` and `sha256` are
         /// the plaintext's.
         public var encryption: FileEncryption?
+        /// Base64 MD5 of the stored bytes, when the target keeps one for each object (Blob Storage's
+        /// Content-MD5): lets a later backup check a copy it reuses from a listing, without reading it.
+        public var storedMD5: String?
     }
 
     /// How one stored file is encrypted: its own random data key, wrapped by a key-encryption key.
@@ -34,9 +37,6 @@ public struct BackupManifest: Codable, Sendable, Equatable {
         public var dataKey: WrappedKey
         /// The stored (encrypted) size.
         public var storedSize: Int64
-        /// Base64 MD5 of the stored (encrypted) bytes, when the target keeps one (Blob Storage's Content-MD5):
-        /// lets a later backup check a copy it reuses without downloading it.
-        public var storedMD5: String?
     }
 
     /// Present on encrypted backups: an HMAC-SHA256 of the manifest's bytes under a random key wrapped by the

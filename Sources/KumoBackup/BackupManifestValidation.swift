@@ -71,12 +71,12 @@ extension BackupManifest {
             guard file.sha256.utf8.count == 64, file.sha256.utf8.allSatisfy(Self.isLowerHex) else {
                 throw refuse("\(shown): sha256 is not 64 lowercase hex digits")
             }
+            if let md5 = file.storedMD5, Data(base64Encoded: md5)?.count != 16 { throw refuse("\(shown): storedMD5 is not a base64 MD5") }
             if let encryption = file.encryption {
                 encrypted += 1
                 guard encryption.format == "KUMOENC1" else { throw refuse("\(shown): encryption format '\(Self.printable(encryption.format))' is unknown") }
                 guard (0...(Self.maximumFileSize * 2)).contains(encryption.storedSize) else { throw refuse("\(shown): storedSize is out of range") }
                 try Self.validate(encryption.dataKey, refuse: { refuse("\(shown): data key \($0)") })
-                if let md5 = encryption.storedMD5, Data(base64Encoded: md5)?.count != 16 { throw refuse("\(shown): storedMD5 is not a base64 MD5") }
             }
         }
         guard encrypted == 0 || encrypted == files.count else {

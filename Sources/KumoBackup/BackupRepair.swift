@@ -62,7 +62,7 @@ extension BackupEngine {
             for (name, digest) in hashed { local["\(digest.hex)/\(digest.size)"] = checkpointPath + "/" + name }
 
             var repaired: [String] = []
-            var newEncryption: [String: BackupManifest.FileEncryption] = [:]
+            var newEncryption: [String: (encryption: BackupManifest.FileEncryption, storedMD5: String?)] = [:]
             for file in damaged {
                 guard let source = local["\(file.sha256)/\(file.size)"], file.encryption == nil || keyEncryptionKey != nil else { continue }
                 repaired.append(file.path)
@@ -71,12 +71,12 @@ extension BackupEngine {
                 if let kek = keyEncryptionKey, file.encryption != nil {
                     let dataKey = SymmetricKey(size: .bits256)
                     let md5 = try await target.upload(encrypting: source, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
-                    newEncryption[file.path] = .init(
-                        format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
-                        storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))),
-                        storedMD5: md5.map { Data($0).base64EncodedString() })
+                    newEncryption[file.path] = (
+                        .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
+                              storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size)))),
+                        md5.map { Data($0).base64EncodedString() })
                 } else {
-                    try await target.upload(file: source, to: file.path)
+                    _ = try await target.upload(file: source, to: file.path)
                 }
             }
             // Manifests that reference a re-encrypted object now carry its new data key.
@@ -85,7 +85,10 @@ extension BackupEngine {
                     try Task.checkCancellation()
                     var manifest = entry.manifest
                     for index in manifest.files.indices {
-                        if let encryption = newEncryption[manifest.files[index].path] { manifest.files[index].encryption = encryption }
+                        if let replaced = newEncryption[manifest.files[index].path] {
+                            manifest.files[index].encryption = replaced.encryption
+                            manifest.files[index].storedMD5 = replaced.storedMD5
+                        }
                     }
                     manifest.authentication = nil
                     try await target.write(try await Self.encode(manifest, sealedBy: keyEncryptionKey), to: entry.path, createOnly: false)

@@ -29,7 +29,8 @@ public protocol BackupTarget: Sendable {
     var description: String { get }
 
     /// Stores the file at `localPath` as `path`, replacing any object there; durable when this returns.
-    func upload(file localPath: String, to path: String) async throws
+    /// Returns the MD5 of the stored bytes when the target keeps one for the object.
+    func upload(file localPath: String, to path: String) async throws -> [UInt8]?
 
     /// Stores `data` as `path`. With `createOnly`, fails with `.locked` if `path` already exists, so two
     /// writers can never both write the same manifest. Durable when this returns.
@@ -81,8 +82,7 @@ extension BackupTarget {
         let encrypted = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-upload-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: encrypted) }
         _ = try EncryptedFileFormat.encrypt(file: localPath, to: encrypted, key: SymmetricKey(data: key))
-        try await upload(file: encrypted, to: path)
-        return nil
+        return try await upload(file: encrypted, to: path)
     }
 
     public func withLocalFile<T: Sendable>(

@@ -58,13 +58,14 @@ public struct LocalDirectoryTarget: BackupTarget {
         try LocalFileIO.syncParent(of: final)
     }
 
-    public func upload(file localPath: String, to path: String) async throws {
+    public func upload(file localPath: String, to path: String) async throws -> [UInt8]? {
         try prepareParent(path)
         let temporary = try temporary(path)
         do {
             // One pass of large sendfile calls and an fsync, off the cooperative pool.
             try await LocalFileIO.run { try LocalFileIO.copy(from: localPath, to: temporary, sync: true) }
             try publish(temporary, as: path)
+            return nil
         } catch {
             unlink(temporary)
             throw error

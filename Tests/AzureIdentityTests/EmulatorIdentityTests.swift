@@ -223,15 +223,17 @@ import _CryptoExtras
     }
 
     @Test func expiredTokensAreReplacedAndRequestsKeepSucceeding() async throws {
-        // Two-second tokens: after a pause past expiry the cached token is never sent; a new one is fetched.
+        // Six-second tokens (a token is refreshed at half its life, so each is used for at most three seconds,
+        // time enough for a burst on a loaded machine): after a pause past expiry the cached token is never sent;
+        // a new one is fetched.
         // How many refreshes happen during a burst depends on the machine's speed, so only the lower bound and
         // the change of token are checked (the cache's exact refresh rules are tested with a hand-moved clock).
-        try await withEmulator(configure: { $0.tokenLifetime = .seconds(2) }) { endpoints, transport in
+        try await withEmulator(configure: { $0.tokenLifetime = .seconds(6) }) { endpoints, transport in
             let (counting, credential, container) = try await Self.refreshFixture(endpoints, transport)
             let first = try await Self.burst(container, credential, round: 0)
             let fetchedBefore = counting.count(pathSuffix: "/oauth2/v2.0/token")
             #expect(fetchedBefore >= 1)
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(7))
             let later = try await Self.burst(container, credential, round: 1)
             #expect(later.isDisjoint(with: first), "no expired token is handed out")
             #expect(counting.count(pathSuffix: "/oauth2/v2.0/token") > fetchedBefore)

@@ -1,4 +1,7 @@
-/// The one error type of KumoBackup. Its message names the backup, file or path involved.
+import AzureCore
+
+/// The one error type of KumoBackup. Its message names the backup, file or path involved, and never carries a
+/// secret: whatever it is given (a URL with a SAS, an underlying error) is redacted when it is set.
 public struct BackupError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
@@ -25,11 +28,13 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
     }
 
     public var code: Code
-    public var message: String
+    public var message: String {
+        didSet { if message != oldValue { message = Redaction.redact(message) } }
+    }
 
     public init(_ code: Code, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = Redaction.redact(message)
     }
 
     public var description: String { "BackupError.\(code): \(message)" }

@@ -44,7 +44,7 @@ public enum BackupTargets {
             var accountName = host.split(separator: ".").first.map(String.init) ?? ""
             var endpoint = "\(components.scheme!)://\(host)" + (components.port.map { ":\($0)" } ?? "")
             if pathStyle {
-                guard !segments.isEmpty else { throw BackupError(.invalidArgument, "\(url) names no account") }
+                guard !segments.isEmpty else { throw BackupError(.invalidArgument, "\(Redaction.redact(url)) names no account") }
                 accountName = segments.removeFirst()
                 endpoint += "/\(accountName)"
             }

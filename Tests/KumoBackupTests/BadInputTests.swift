@@ -30,6 +30,14 @@ struct BackupBadInputTests {
         } catch {
             #expect(!String(describing: error).contains("TOPSECRET"))
         }
+        for url in ["http://127.0.0.1:1/?sv=1&sig=TOPSECRET", "http://127.0.0.1:1?sig=TOPSECRET"] {
+            #expect(throws: BackupError.self) { _ = try BackupTargets.open(url, environment: [:]) }
+            do { _ = try BackupTargets.open(url, environment: [:]) } catch { #expect(!String(describing: error).contains("TOPSECRET"), "\(error)") }
+        }
+        var error = BackupError(.corrupt, "copy of https://a.blob.core.windows.net/c/x?sv=1&sig=TOPSECRET failed")
+        #expect(!error.message.contains("TOPSECRET"))
+        error.message += " again: AccountKey=TOPSECRET;"
+        #expect(!error.description.contains("TOPSECRET"), "a message changed later is redacted too")
     }
 
     @Test func unreachableEndpointMissingContainerAndWrongKey() async throws {

@@ -155,22 +155,21 @@ public struct BackupEngine: Sendable {
             // recorded MD5 comes along, so the reuse check can compare it with the target's listing.
             var knownKeys: [String: BackupManifest.FileEncryption] = [:]
             var knownMD5: [String: String] = [:]
-            for stored in try await storedManifests().readable where kek == nil {
-                for file in stored.manifest.files where file.encryption == nil { knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path] }
-            }
-            if kek != nil {
-                for stored in try await storedManifests().readable {
-                    let backup: BackupManifest
-                    do {
-                        backup = try await authenticated(stored)
-                    } catch let error as BackupError where error.code == .corrupt || error.code == .invalidArgument {
-                        continue  // not sealed by this key (or damaged): its data keys are not believed
-                    }
-                    for file in backup.files {
-                        guard let encryption = file.encryption else { continue }
-                        knownKeys[file.path] = encryption
-                        knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path]
-                    }
+            for stored in try await storedManifests().readable {
+                guard kek != nil else {
+                    for file in stored.manifest.files where file.encryption == nil { knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path] }
+                    continue
+                }
+                let backup: BackupManifest
+                do {
+                    backup = try await authenticated(stored)
+                } catch let error as BackupError where error.code == .corrupt || error.code == .invalidArgument {
+                    continue  // not sealed by this key (or damaged): its data keys are not believed
+                }
+                for file in backup.files {
+                    guard let encryption = file.encryption else { continue }
+                    knownKeys[file.path] = encryption
+                    knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path]
                 }
             }
             let backupDirectory = "rocksdb/\(BackupManifest.dayString(started))/\(id)/"

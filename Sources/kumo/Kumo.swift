@@ -23,24 +23,9 @@ struct Kumo: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            exitRedacted(error)
+            ErrorReport.exit(error)
         }
     }
-
-    /// Exits as ArgumentParser would, but with secrets (a SAS `sig` in a target URL, an account key) taken out
-    /// of the message: errors from every layer end here, including ones that quote a URL the user typed.
-    static func exitRedacted(_ error: any Error) -> Never {
-        let exitCode = exitCode(for: error)
-        let message = fullMessage(for: error)
-        let redacted = Redaction.redact(message)
-        guard redacted != message, !exitCode.isSuccess else { exit(withError: error) }
-        FileHandle.standardError.write(Data((redacted + "\n").utf8))
-        Foundation.exit(exitCode.rawValue)
-    }
-}
-
-enum KumoVersion {
-    static let string = "0.1.0"
 }
 
 /// Logging for the CLI: standard error at the level KUMO_LOG_LEVEL names (warning when unset), so every

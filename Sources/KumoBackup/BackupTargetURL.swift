@@ -20,8 +20,19 @@ public enum BackupTargets {
                             clientOptions: ClientOptions = ClientOptions(),
                             transport: any HTTPTransport = AsyncHTTPClientTransport()) throws -> any BackupTarget {
         let connection = connectionString ?? environment["AZURE_STORAGE_CONNECTION_STRING"]
-        if url.hasPrefix("file://") { return try LocalDirectoryTarget(root: String(url.dropFirst("file://".count)), create: createIfMissing) }
-        if url.hasPrefix("/") || url.hasPrefix(".") { return try LocalDirectoryTarget(root: url, create: createIfMissing) }
+        if url.hasPrefix("file://") {
+            var path = String(url.dropFirst("file://".count))
+            if path.hasPrefix("localhost/") { path.removeFirst("localhost".count) }
+            guard path.hasPrefix("/") else {
+                // file://backups/x would name host "backups"; reading it as a relative path would surprise someone.
+                throw BackupError(.invalidArgument, "'\(url)' is not a file URL with an absolute path: write file:///absolute/path, or give a relative directory as a plain path ('\(path)')")
+            }
+            return try LocalDirectoryTarget(root: path, create: createIfMissing)
+        }
+        if !url.contains("://") {
+            guard !url.isEmpty else { throw BackupError(.invalidArgument, "the backup target is empty") }
+            return try LocalDirectoryTarget(root: absolutePath(url), create: createIfMissing)
+        }
         if url.hasPrefix("azure://") {
             guard let connection, !connection.isEmpty else {
                 throw BackupError(.invalidArgument, "\(url) needs AZURE_STORAGE_CONNECTION_STRING (or a connection string secret) to name the account")
@@ -29,6 +40,7 @@ public enum BackupTargets {
             let rest = url.dropFirst("azure://".count)
             let (container, prefix) = split(rest)
             guard !container.isEmpty else { throw BackupError(.invalidArgument, "\(url) names no container (azure://<container>/<prefix>)") }
+            try validateContainerName(container, in: url)
             let service = try BlobServiceClient(connectionString: connection, options: clientOptions, transport: transport)
             return AzureBlobTarget(container: service.containerClient(container), prefix: prefix)
         }
@@ -50,6 +62,7 @@ public enum BackupTargets {
             }
             guard !segments.isEmpty else { throw BackupError(.invalidArgument, "\(Redaction.redact(url)) names no container") }
             let container = segments.removeFirst()
+            try validateContainerName(container, in: Redaction.redact(url))
             let prefix = segments.joined(separator: "/")
             let credential: StorageCredential
             if let sas, !sas.isEmpty {
@@ -71,6 +84,24 @@ public enum BackupTargets {
             return AzureBlobTarget(container: service.containerClient(container), prefix: prefix)
         }
         throw BackupError(.invalidArgument, "unsupported backup target '\(Redaction.redact(url))' (use file://, azure:// or https://)")
+    }
+
+    /// Azure's container naming rules: 3-63 characters, lowercase letters, digits and single hyphens, starting
+    /// and ending with a letter or digit. Checked here because the service answers a bad name with
+    /// ContainerNotFound or InvalidResourceName, which sends people looking for the wrong mistake.
+    static func validateContainerName(_ name: String, in url: String) throws {
+        let allowed = name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }
+        guard (3...63).contains(name.count), allowed, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
+            throw BackupError(.invalidArgument, "'\(BackupManifest.printable(name))' in \(url) is not a valid container name: Azure container names are 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit")
+        }
+    }
+
+    /// `path` made absolute against the working directory, so that messages and manifests do not depend on
+    /// where a command ran.
+    static func absolutePath(_ path: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        let base = expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded)
+        return base.standardizedFileURL.path
     }
 
     private static func split(_ text: Substring) -> (String, String) {

@@ -50,7 +50,10 @@ public final class Store: @unchecked Sendable {
     /// Opens (or creates) the database at `path`, blocking the calling thread. Prefer ``open(at:options:)``
     /// from async code.
     public init(path: String, options: StoreOptions = StoreOptions()) throws {
-        self.path = path
+        // Absolute, so that checkpoints beside the store, backup manifests and messages name the same place
+        // wherever the process's working directory is.
+        let path = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        self.path = URL(fileURLWithPath: path).standardizedFileURL.path
         self.options = options
         rocksOptions = RocksOptions(options)
         writeOptionsTable = [
@@ -115,7 +118,7 @@ public final class Store: @unchecked Sendable {
                 throw KVError(.notADirectory, "cannot open database at \(path): it is a file, not a directory")
             }
         } else if !createIfMissing {
-            throw KVError(.notFound, "no database at \(path) (and createIfMissing is off)")
+            throw KVError(.notFound, "no database at \(path)")
         }
     }
 

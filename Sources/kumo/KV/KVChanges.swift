@@ -8,6 +8,7 @@ struct KVChanges: AsyncParsableCommand {
         discussion: "To resume after the last change you processed, pass --since <its sequence number + 1>.")
 
     @OptionGroup var store: StoreOptionsGroup
+    @OptionGroup var keys: KeyFormatOptions
     @Option(help: "The first sequence number to print.") var since: UInt64 = 0
     @Option(help: "Stop after this many changes.") var limit: Int?
 
@@ -21,9 +22,9 @@ struct KVChanges: AsyncParsableCommand {
                 try printJSONLine(ChangeJSON(change))
             } else {
                 var line = "\(change.sequenceNumber)\t\(change.columnFamily ?? "#\(change.columnFamilyID)")\t"
-                line += "\(change.operation.rawValue)\t\(store.text(change.key))"
-                if let end = change.endKey { line += " .. \(store.text(end))" }
-                if let value = change.value { line += "\t\(store.text(value))" }
+                line += "\(change.operation.rawValue)\t\(keys.text(change.key))"
+                if let end = change.endKey { line += " .. \(keys.text(end))" }
+                if let value = change.value { line += "\t\(keys.text(value))" }
                 print(line)
             }
             count += 1

@@ -6,6 +6,8 @@ struct KVDelete: AsyncParsableCommand {
         commandName: "delete", abstract: "Remove a key, or with --to every key in [KEY, END).")
 
     @OptionGroup var store: StoreOptionsGroup
+    @OptionGroup var keys: KeyFormatOptions
+    @OptionGroup var cf: ColumnFamilyOption
     @Argument(help: "The key (the start of the range with --to).") var key: String
     @Option(help: "Delete the range [KEY, END) instead of one key.") var to: String?
     @Flag(help: "Wait until the write is on stable storage.") var sync = false
@@ -13,15 +15,15 @@ struct KVDelete: AsyncParsableCommand {
     func run() async throws {
         let db = try await store.open(create: false)
         defer { try? db.close() }
-        let start = try store.bytes(key, name: "key")
+        let start = try keys.bytes(key, name: "key")
         if let to {
-            let end = try store.bytes(to, name: "--to")
+            let end = try keys.bytes(to, name: "--to")
             guard start.lexicographicallyPrecedes(end) else {
                 throw ValidationError("the range start '\(key)' must sort before --to '\(to)'")
             }
-            try db.deleteRange(from: start, to: end, in: store.family, options: WriteOptions(sync: sync))
+            try db.deleteRange(from: start, to: end, in: cf.family, options: WriteOptions(sync: sync))
         } else {
-            try db.delete(start, in: store.family, options: WriteOptions(sync: sync))
+            try db.delete(start, in: cf.family, options: WriteOptions(sync: sync))
         }
         let sequence = try db.latestSequenceNumber
         if store.json {

@@ -6,6 +6,7 @@ struct KVFiles: AsyncParsableCommand {
         commandName: "files", abstract: "List the live SST files with level, size and key range.")
 
     @OptionGroup var store: StoreOptionsGroup
+    @OptionGroup var keys: KeyFormatOptions
 
     func run() async throws {
         let db = try await store.open(create: false)
@@ -19,7 +20,7 @@ struct KVFiles: AsyncParsableCommand {
         for file in files {
             print(
                 pad(file.name, 14) + pad(file.columnFamily, 16) + pad(String(file.level), 7) + pad(String(file.size), 10)
-                    + pad(String(file.entries), 9) + "\(store.text(file.smallestKey)) .. \(store.text(file.largestKey))")
+                    + pad(String(file.entries), 9) + "\(keys.text(file.smallestKey)) .. \(keys.text(file.largestKey))")
         }
         print("\(files.count) files, \(files.reduce(0) { $0 + $1.size }) bytes")
     }

@@ -5,6 +5,8 @@ struct KVPut: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "put", abstract: "Store a value under a key.")
 
     @OptionGroup var store: StoreOptionsGroup
+    @OptionGroup var keys: KeyFormatOptions
+    @OptionGroup var cf: ColumnFamilyOption
     @Argument(help: "The key.") var key: String
     @Argument(help: "The value.") var value: String
     @Flag(help: "Wait until the write is on stable storage.") var sync = false
@@ -13,7 +15,7 @@ struct KVPut: AsyncParsableCommand {
         let db = try await store.open(create: true)
         defer { try? db.close() }
         try db.put(
-            try store.bytes(key, name: "key"), try store.bytes(value, name: "value"), in: store.family,
+            try keys.bytes(key, name: "key"), try keys.bytes(value, name: "value"), in: cf.family,
             options: WriteOptions(sync: sync))
         let sequence = try db.latestSequenceNumber
         if store.json {

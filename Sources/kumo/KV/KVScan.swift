@@ -6,6 +6,8 @@ struct KVScan: AsyncParsableCommand {
         commandName: "scan", abstract: "List keys and values in order, by range or prefix.")
 
     @OptionGroup var store: StoreOptionsGroup
+    @OptionGroup var keys: KeyFormatOptions
+    @OptionGroup var cf: ColumnFamilyOption
     @Option(help: "Only keys starting with this prefix.") var prefix: String?
     @Option(help: "The first key (inclusive).") var from: String?
     @Option(help: "The end key (exclusive).") var to: String?
@@ -25,23 +27,23 @@ struct KVScan: AsyncParsableCommand {
         defer { try? db.close() }
         let range: KeyRange
         if let prefix {
-            range = .prefix(try store.bytes(prefix, name: "--prefix"))
+            range = .prefix(try keys.bytes(prefix, name: "--prefix"))
         } else {
             range = KeyRange(
-                lower: try from.map { try store.bytes($0, name: "--from") },
-                upper: try to.map { try store.bytes($0, name: "--to") })
+                lower: try from.map { try keys.bytes($0, name: "--from") },
+                upper: try to.map { try keys.bytes($0, name: "--to") })
         }
         var count = 0
         var entries: [[String: [String: String]]] = []
-        for try await entry in db.scan(range, in: store.family, reverse: reverse) {
+        for try await entry in db.scan(range, in: cf.family, reverse: reverse) {
             if store.json {
                 var item = ["key": ByteText.json(entry.key)]
                 if !keysOnly { item["value"] = ByteText.json(entry.value) }
                 entries.append(item)
             } else if keysOnly {
-                print(store.text(entry.key))
+                print(keys.text(entry.key))
             } else {
-                print("\(store.text(entry.key))\t\(store.text(entry.value))")
+                print("\(keys.text(entry.key))\t\(keys.text(entry.value))")
             }
             count += 1
             if let limit, count >= limit { break }

@@ -6,6 +6,7 @@ struct KVStats: AsyncParsableCommand {
         commandName: "stats", abstract: "Show key counts, sizes and SST layout per column family.")
 
     @OptionGroup var store: StoreOptionsGroup
+    @OptionGroup var cf: ColumnFamilyOption
     @Option(help: "Also print this RocksDB property (e.g. rocksdb.stats, rocksdb.levelstats).")
     var property: String?
 
@@ -25,7 +26,7 @@ struct KVStats: AsyncParsableCommand {
             }
         }
         if let property {
-            guard let value = try db.property(property, in: store.family) else {
+            guard let value = try db.property(property, in: cf.family) else {
                 throw ValidationError("RocksDB has no property named '\(property)'")
             }
             print(value)

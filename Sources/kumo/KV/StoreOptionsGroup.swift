@@ -2,16 +2,10 @@ import ArgumentParser
 import Foundation
 import KumoKV
 
-/// Options every `kumo kv` subcommand shares.
+/// The store every `kumo kv` subcommand works on, and its output form.
 struct StoreOptionsGroup: ParsableArguments {
     @Option(name: .long, help: "The database directory.")
     var db: String
-
-    @Option(name: .customLong("cf"), help: "The column family.")
-    var columnFamily: String = "default"
-
-    @Flag(help: "Keys and values are hexadecimal bytes, in input and output.")
-    var hex = false
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -20,14 +14,26 @@ struct StoreOptionsGroup: ParsableArguments {
         if db.isEmpty { throw ValidationError("--db needs a path") }
     }
 
-    var family: ColumnFamily { ColumnFamily(columnFamily) }
-
     /// Opens the store. `create` is for commands that write; reads refuse to create an empty store.
     func open(create: Bool) async throws -> Store {
         var options = StoreOptions()
         options.createIfMissing = create
-        return try await Store.open(at: db, options: options)
+        return try await Store.open(at: absolutePath(db), options: options)
     }
+}
+
+/// `--cf`, for commands that read or write one column family.
+struct ColumnFamilyOption: ParsableArguments {
+    @Option(name: .customLong("cf"), help: "The column family.")
+    var columnFamily: String = "default"
+
+    var family: ColumnFamily { ColumnFamily(columnFamily) }
+}
+
+/// `--hex`, for commands that take or print keys and values.
+struct KeyFormatOptions: ParsableArguments {
+    @Flag(help: "Keys and values are hexadecimal bytes, in input and output.")
+    var hex = false
 
     func bytes(_ text: String, name: String) throws -> [UInt8] {
         guard hex else { return Array(text.utf8) }
@@ -40,6 +46,14 @@ struct StoreOptionsGroup: ParsableArguments {
     func text(_ bytes: [UInt8]) -> String {
         hex ? ByteText.hex(bytes) : ByteText.display(bytes)
     }
+}
+
+/// A path made absolute against the working directory, so that what the store and backups record (and the
+/// messages quoting it) do not depend on where a command happened to run.
+func absolutePath(_ path: String) -> String {
+    let expanded = (path as NSString).expandingTildeInPath
+    let url = expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded)
+    return url.standardizedFileURL.path
 }
 
 /// Turning bytes into text for people and scripts, and back.

@@ -50,6 +50,22 @@ struct BlobAccountOptions: ParsableArguments {
     }
 }
 
+/// Azure's container naming rules, checked before a request: the service answers a bad name with
+/// ContainerNotFound or InvalidResourceName, which sends people looking for the wrong mistake.
+func validateContainerName(_ name: String) throws {
+    let allowed = name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+    guard (3...63).contains(name.count), allowed, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
+        throw ValidationError("'\(name)' is not a valid container name: Azure container names are 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit")
+    }
+}
+
+/// Azure's block size limits (up to 4000 MiB) and a floor that keeps a block list manageable.
+func validateBlockSize(_ size: ByteSize, option: String = "--block-size") throws {
+    guard (64 << 10)...(4000 << 20) ~= size.bytes else {
+        throw ValidationError("\(option) must be between 64KiB and 4000MiB, not \(size)")
+    }
+}
+
 struct BlobContainerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "container", abstract: "List, create or delete containers.")
 
@@ -61,6 +77,7 @@ struct BlobContainerCommand: AsyncParsableCommand {
 
     func validate() throws {
         if action != .list && (name ?? "").isEmpty { throw ValidationError("'\(action.rawValue)' needs a container name") }
+        if action != .list, let name { try validateContainerName(name) }
     }
 
     func run() async throws {
@@ -88,13 +105,15 @@ struct BlobUpload: AsyncParsableCommand {
     @Argument(help: "The file to upload.") var file: String
     @Option(help: "The container.") var container: String
     @Option(help: "The blob name (default: the file's name).") var name: String?
-    @Option(help: "Block size in MiB.") var blockSizeMiB: Int = 8
+    @Option(help: ArgumentHelp("Block size for large files, with a unit (8MiB, 4M, 256KiB).", valueName: "size"))
+    var blockSize = ByteSize(bytes: 8 << 20)
     @Option(help: "Blocks in flight at once.") var concurrency: Int = 8
     @Flag(help: "Fail if the blob exists instead of replacing it.") var noOverwrite = false
 
     func validate() throws {
         guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("cannot read \(file)") }
-        guard (1...4000).contains(blockSizeMiB) else { throw ValidationError("--block-size-mi-b must be 1-4000, not \(blockSizeMiB)") }
+        try validateBlockSize(blockSize)
+        try validateContainerName(container)
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
     }
 
@@ -102,9 +121,9 @@ struct BlobUpload: AsyncParsableCommand {
         let blobName = name ?? URL(fileURLWithPath: file).lastPathComponent
         let blob = try await account.service().containerClient(container).blobClient(blobName)
         let size = (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
-        let bar = ProgressBar("uploading", total: size, enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
+        let bar = ProgressBar("uploading", total: size, style: .forCommand(json: account.json))
         var options = BlobUploadOptions()
-        options.blockSize = blockSizeMiB << 20
+        options.blockSize = blockSize.bytes
         options.concurrency = concurrency
         if noOverwrite { options.conditions = .ifNotExists }
         options.progress = { sent in bar.update(Int(sent)) }
@@ -115,7 +134,7 @@ struct BlobUpload: AsyncParsableCommand {
         if account.json {
             try printJSON(TransferSummary(container: container, blob: blobName, bytes: size, seconds: seconds, etag: result.etag))
         } else {
-            print(String(format: "uploaded %@ to %@/%@: %d bytes in %.2f s (%.1f MB/s)", file, container, blobName, size, seconds, Double(size) / max(seconds, 1e-6) / 1e6))
+            print("uploaded \(file) to \(container)/\(blobName): \(formatBytes(Int64(size))) in \(formatDuration(seconds)) (\(formatBytes(Int64(Double(size) / max(seconds, 1e-6))))/s)")
         }
     }
 }
@@ -128,15 +147,22 @@ struct BlobDownload: AsyncParsableCommand {
     @Argument(help: "The blob name.") var name: String
     @Option(help: "The container.") var container: String
     @Option(help: "The file to write (created or replaced).") var to: String
-    @Option(help: "Range size in MiB.") var chunkSizeMiB: Int = 8
+    @Option(help: ArgumentHelp("Range size, with a unit (8MiB, 4M, 256KiB).", valueName: "size"))
+    var chunkSize = ByteSize(bytes: 8 << 20)
     @Option(help: "Ranges in flight at once.") var concurrency: Int = 8
+
+    func validate() throws {
+        guard chunkSize.bytes >= 1 << 10 else { throw ValidationError("--chunk-size must be at least 1KiB, not \(chunkSize)") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        try validateContainerName(container)
+    }
 
     func run() async throws {
         let blob = try await account.service().containerClient(container).blobClient(name)
         let total = try await blob.properties().contentLength
-        let bar = ProgressBar("downloading", total: Int(total), enabled: !account.json && FileHandleOutput.standardErrorIsTerminal)
+        let bar = ProgressBar("downloading", total: Int(total), style: .forCommand(json: account.json))
         var options = BlobDownloadOptions()
-        options.chunkSize = chunkSizeMiB << 20
+        options.chunkSize = chunkSize.bytes
         options.concurrency = concurrency
         options.progress = { received in bar.update(Int(received)) }
         let started = Date()
@@ -146,7 +172,7 @@ struct BlobDownload: AsyncParsableCommand {
         if account.json {
             try printJSON(TransferSummary(container: container, blob: name, bytes: Int(properties.contentLength), seconds: seconds, etag: properties.etag))
         } else {
-            print(String(format: "downloaded %@/%@ to %@: %lld bytes in %.2f s", container, name, to, properties.contentLength, seconds))
+            print("downloaded \(container)/\(name) to \(to): \(formatBytes(properties.contentLength)) in \(formatDuration(seconds))")
         }
     }
 }
@@ -166,6 +192,8 @@ struct BlobList: AsyncParsableCommand {
     @Option(help: "The container.") var container: String
     @Option(help: "Only names starting with this.") var prefix: String?
     @Option(help: "List one level, grouping deeper names into prefixes ending in this delimiter.") var delimiter: String?
+
+    func validate() throws { try validateContainerName(container) }
 
     func run() async throws {
         let client = try await account.service().containerClient(container)
@@ -194,6 +222,8 @@ struct BlobDelete: AsyncParsableCommand {
     @Argument(help: "The blob name.") var name: String
     @Option(help: "The container.") var container: String
 
+    func validate() throws { try validateContainerName(container) }
+
     func run() async throws {
         try await account.service().containerClient(container).blobClient(name).delete()
         print(account.json ? "{\"deleted\":true}" : "deleted \(container)/\(name)")
@@ -218,6 +248,7 @@ struct BlobSAS: AsyncParsableCommand {
             throw ValidationError("permission '\(bad)' is not one of r a c w d x l t")
         }
         if expiresIn <= 0 { throw ValidationError("--expires-in must be positive") }
+        try validateContainerName(container)
     }
 
     func run() async throws {

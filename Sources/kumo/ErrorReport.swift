@@ -78,11 +78,11 @@ enum ErrorReport {
         case let failure as CommandFailure:
             return (failure.status.rawValue, "Error: \(failure.message)")
         case let error as BackupError:
-            return (status(of: error).rawValue, "Error: \(sentence(error.message))")
+            return (status(of: error).rawValue, "Error: \(error.message)")
         case let error as KVError:
-            return (status(of: error).rawValue, "Error: \(sentence(error.message))")
+            return (status(of: error).rawValue, "Error: \(error.message)")
         case let error as AzureError:
-            return (status(of: error).rawValue, "Error: \(sentence(text(of: error)))")
+            return (status(of: error).rawValue, "Error: \(text(of: error))")
         case let error as AzureAccessFailure:
             return (ExitStatus.accessDenied.rawValue, "Error: \(error.message)")
         default:
@@ -149,13 +149,6 @@ enum ErrorReport {
             break
         }
         return text
-    }
-
-    /// Library messages start in lower case (they are also used inside longer ones); on their own line they
-    /// read as a sentence.
-    static func sentence(_ message: String) -> String {
-        guard let first = message.first, first.isLowercase, !message.hasPrefix("kumo") else { return message }
-        return first.uppercased() + message.dropFirst()
     }
 }
 

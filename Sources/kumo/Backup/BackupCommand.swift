@@ -47,17 +47,19 @@ struct BackupCreate: AsyncParsableCommand {
     @OptionGroup var output: JSONOutputOption
 
     func run() async throws {
-        let store = try await openStoreForBackup(db)
-        defer { try? store.close() }
-        let engine = try await openEngine(target: destination.target, account: account, concurrency: transfer.concurrency, key: key, creating: true)
-        let manifest = try await engine.create(store, label: label, progress: backupProgress(json: output.json))
-        if output.json {
-            try printJSON(BackupSummary(manifest))
-        } else {
-            let uploaded = manifest.files.filter(\.uploaded)
-            print("backup \(manifest.id) at sequence \(manifest.sequenceNumber)")
-            print("  \(plural(manifest.files.count, "file")), \(formatBytes(manifest.totalBytes)); uploaded \(uploaded.count) (\(formatBytes(manifest.uploadedBytes))), reused \(manifest.files.count - uploaded.count)")
-            print("  \(formatDuration(manifest.durationSeconds)), \(formatBytes(Int64(Double(manifest.uploadedBytes) / max(manifest.durationSeconds, 0.001))))/s")
+        try await explainingTarget(destination.target) {
+            let store = try await openStoreForBackup(db)
+            defer { try? store.close() }
+            let engine = try await openEngine(target: destination.target, account: account, concurrency: transfer.concurrency, key: key, creating: true)
+            let manifest = try await engine.create(store, label: label, progress: backupProgress(json: output.json))
+            if output.json {
+                try printJSON(BackupSummary(manifest))
+            } else {
+                let uploaded = manifest.files.filter(\.uploaded)
+                print("backup \(manifest.id) at sequence \(manifest.sequenceNumber)")
+                print("  \(plural(manifest.files.count, "file")), \(formatBytes(manifest.totalBytes)); uploaded \(uploaded.count) (\(formatBytes(manifest.uploadedBytes))), reused \(manifest.files.count - uploaded.count)")
+                print("  \(formatDuration(manifest.durationSeconds)), \(formatBytes(Int64(Double(manifest.uploadedBytes) / max(manifest.durationSeconds, 0.001))))/s")
+            }
         }
     }
 }
@@ -106,22 +108,24 @@ struct BackupList: AsyncParsableCommand {
     @OptionGroup var output: JSONOutputOption
 
     func run() async throws {
-        let (backups, unreadable) = try await openEngine(target: source.target, account: account).listWithProblems()
-        if output.json {
-            try printJSON(backups.map(BackupSummary.init))
-        } else if backups.isEmpty {
-            print("no backups in \(source.target)")
-        } else {
-            print(pad("id", 28) + pad("created (UTC)", 22) + pad("sequence", 12) + pad("size", 12) + "new / shared files")
-            let formatter = ISO8601DateFormatter()
-            for backup in backups {
-                let uploaded = backup.files.filter(\.uploaded).count
-                print(pad(backup.id, 28) + pad(formatter.string(from: backup.createdAt), 22) + pad(String(backup.sequenceNumber), 12)
-                      + pad(formatBytes(backup.totalBytes), 12) + "\(uploaded) / \(backup.files.count - uploaded)" + (backup.label.map { "  \($0)" } ?? ""))
+        try await explainingTarget(source.target) {
+            let (backups, unreadable) = try await openEngine(target: source.target, account: account).listWithProblems()
+            if output.json {
+                try printJSON(backups.map(BackupSummary.init))
+            } else if backups.isEmpty {
+                print("no backups in \(source.target)")
+            } else {
+                print(pad("id", 28) + pad("created (UTC)", 22) + pad("sequence", 12) + pad("size", 12) + "new / shared files")
+                let formatter = ISO8601DateFormatter()
+                for backup in backups {
+                    let uploaded = backup.files.filter(\.uploaded).count
+                    print(pad(backup.id, 28) + pad(formatter.string(from: backup.createdAt), 22) + pad(String(backup.sequenceNumber), 12)
+                          + pad(formatBytes(backup.totalBytes), 12) + "\(uploaded) / \(backup.files.count - uploaded)" + (backup.label.map { "  \($0)" } ?? ""))
+                }
+                print(plural(backups.count, "backup"))
             }
-            print(plural(backups.count, "backup"))
+            for path in unreadable { printError("warning: manifest \(path) does not read; 'kumo backup verify' on its backup says why") }
         }
-        for path in unreadable { printError("warning: manifest \(path) does not read; 'kumo backup verify' on its backup says why") }
     }
 }
 
@@ -134,19 +138,21 @@ struct BackupShow: AsyncParsableCommand {
     @OptionGroup var output: JSONOutputOption
 
     func run() async throws {
-        let engine = try await openEngine(target: source.target, account: account)
-        let manifest = try await engine.manifest(try await engine.resolveID(id))
-        if output.json {
-            try printJSON(manifest)
-            return
-        }
-        print("backup \(manifest.id)\(manifest.label.map { " (\($0))" } ?? "")")
-        print("  created \(ISO8601DateFormatter().string(from: manifest.createdAt)) from \(manifest.sourceHost):\(manifest.sourcePath)")
-        print("  sequence \(manifest.sequenceNumber); column families \(manifest.columnFamilies.joined(separator: ", "))")
-        print("  RocksDB \(manifest.rocksDBVersion), Kumo \(manifest.kumoVersion)")
-        print("  \(plural(manifest.files.count, "file")), \(formatBytes(manifest.totalBytes))")
-        for file in manifest.files {
-            print("  \(pad(file.name, 22))\(pad(file.kind.rawValue, 9))\(pad(formatBytes(file.size), 11))\(file.uploaded ? "new   " : "shared")  \(file.path)")
+        try await explainingTarget(source.target) {
+            let engine = try await openEngine(target: source.target, account: account)
+            let manifest = try await engine.manifest(try await engine.resolveID(id))
+            if output.json {
+                try printJSON(manifest)
+                return
+            }
+            print("backup \(manifest.id)\(manifest.label.map { " (\($0))" } ?? "")")
+            print("  created \(ISO8601DateFormatter().string(from: manifest.createdAt)) from \(manifest.sourceHost):\(manifest.sourcePath)")
+            print("  sequence \(manifest.sequenceNumber); column families \(manifest.columnFamilies.joined(separator: ", "))")
+            print("  RocksDB \(manifest.rocksDBVersion), Kumo \(manifest.kumoVersion)")
+            print("  \(plural(manifest.files.count, "file")), \(formatBytes(manifest.totalBytes))")
+            for file in manifest.files {
+                print("  \(pad(file.name, 22))\(pad(file.kind.rawValue, 9))\(pad(formatBytes(file.size), 11))\(file.uploaded ? "new   " : "shared")  \(file.path)")
+            }
         }
     }
 }
@@ -165,17 +171,19 @@ struct BackupVerify: AsyncParsableCommand {
     @OptionGroup var output: JSONOutputOption
 
     func run() async throws {
-        let engine = try await openEngine(target: source.target, account: account, concurrency: transfer.concurrency, key: key)
-        let report = try await engine.verify(try await engine.resolveID(id), deep: deep)
-        if output.json {
-            try printJSON(report)
-        } else if report.isSound {
-            print("backup \(report.backupID): \(plural(report.filesChecked, "file")) \(deep ? "downloaded, re-hashed and restored" : "present with their recorded sizes")")
-        } else {
-            for problem in report.problems { print("BAD: \(problem)") }
-            print("backup \(report.backupID): \(plural(report.problems.count, "problem")) in \(plural(report.filesChecked, "file")) checked")
+        try await explainingTarget(source.target) {
+            let engine = try await openEngine(target: source.target, account: account, concurrency: transfer.concurrency, key: key)
+            let report = try await engine.verify(try await engine.resolveID(id), deep: deep)
+            if output.json {
+                try printJSON(report)
+            } else if report.isSound {
+                print("backup \(report.backupID): \(plural(report.filesChecked, "file")) \(deep ? "downloaded, re-hashed and restored" : "present with their recorded sizes")")
+            } else {
+                for problem in report.problems { print("BAD: \(problem)") }
+                print("backup \(report.backupID): \(plural(report.problems.count, "problem")) in \(plural(report.filesChecked, "file")) checked")
+            }
+            if !report.isSound { throw ExitCode(ExitStatus.checkFailed.rawValue) }
         }
-        if !report.isSound { throw ExitCode(ExitStatus.checkFailed.rawValue) }
     }
 }
 
@@ -195,13 +203,15 @@ struct BackupRestore: AsyncParsableCommand {
     @OptionGroup var output: JSONOutputOption
 
     func run() async throws {
-        let engine = try await openEngine(target: source.target, account: account, concurrency: transfer.concurrency, key: key)
-        let report = try await engine.restore(try await engine.resolveID(id), to: absolutePath(to), progress: backupProgress(json: output.json))
-        if output.json {
-            try printJSON(report)
-        } else {
-            print("restored \(report.backupID) to \(report.path) at sequence \(report.sequenceNumber) (\(formatBytes(report.bytes)))")
-            for (family, count) in report.keyCounts.sorted(by: { $0.key < $1.key }) { print("  \(pad(family, 20))\(plural(count, "key"))") }
+        try await explainingTarget(source.target) {
+            let engine = try await openEngine(target: source.target, account: account, concurrency: transfer.concurrency, key: key)
+            let report = try await engine.restore(try await engine.resolveID(id), to: absolutePath(to), progress: backupProgress(json: output.json))
+            if output.json {
+                try printJSON(report)
+            } else {
+                print("restored \(report.backupID) to \(report.path) at sequence \(report.sequenceNumber) (\(formatBytes(report.bytes)))")
+                for (family, count) in report.keyCounts.sorted(by: { $0.key < $1.key }) { print("  \(pad(family, 20))\(plural(count, "key"))") }
+            }
         }
     }
 }
@@ -226,9 +236,11 @@ struct BackupPrune: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let report = try await openEngine(target: source.target, account: account).prune(
-            RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly), dryRun: dryRun, gracePeriod: gracePeriod.seconds)
-        try printPrune(report, json: output.json)
+        try await explainingTarget(source.target) {
+            let report = try await openEngine(target: source.target, account: account).prune(
+                RetentionPolicy(keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly), dryRun: dryRun, gracePeriod: gracePeriod.seconds)
+            try printPrune(report, json: output.json)
+        }
     }
 }
 
@@ -249,8 +261,10 @@ struct BackupDelete: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let engine = try await openEngine(target: source.target, account: account)
-        try printPrune(try await engine.delete(try await engine.resolveID(id), dryRun: dryRun, gracePeriod: gracePeriod.seconds), json: output.json)
+        try await explainingTarget(source.target) {
+            let engine = try await openEngine(target: source.target, account: account)
+            try printPrune(try await engine.delete(try await engine.resolveID(id), dryRun: dryRun, gracePeriod: gracePeriod.seconds), json: output.json)
+        }
     }
 }
 
@@ -275,21 +289,23 @@ struct BackupRepair: AsyncParsableCommand {
     @OptionGroup var output: JSONOutputOption
 
     func run() async throws {
-        let store = try await openStoreForBackup(db)
-        defer { try? store.close() }
-        let engine = try await openEngine(target: destination.target, account: account, concurrency: transfer.concurrency, key: key)
-        let report = try await engine.repair(from: store, dryRun: dryRun)
-        if output.json {
-            try printJSON(report)
-        } else {
-            let verb = dryRun ? "would store again" : "stored again"
-            print("checked \(plural(report.filesChecked, "stored file")); \(report.damaged.count) damaged or missing; \(verb) \(report.repaired.count)")
-            for path in report.repaired { print("  \(verb) \(path)") }
-            for (backup, paths) in report.unrestorable.sorted(by: { $0.key < $1.key }) {
-                print("UNRESTORABLE: \(backup) needs \(paths.joined(separator: ", "))")
+        try await explainingTarget(destination.target) {
+            let store = try await openStoreForBackup(db)
+            defer { try? store.close() }
+            let engine = try await openEngine(target: destination.target, account: account, concurrency: transfer.concurrency, key: key)
+            let report = try await engine.repair(from: store, dryRun: dryRun)
+            if output.json {
+                try printJSON(report)
+            } else {
+                let verb = dryRun ? "would store again" : "stored again"
+                print("checked \(plural(report.filesChecked, "stored file")); \(report.damaged.count) damaged or missing; \(verb) \(report.repaired.count)")
+                for path in report.repaired { print("  \(verb) \(path)") }
+                for (backup, paths) in report.unrestorable.sorted(by: { $0.key < $1.key }) {
+                    print("UNRESTORABLE: \(backup) needs \(paths.joined(separator: ", "))")
+                }
             }
+            if !report.unrestorable.isEmpty { throw ExitCode(ExitStatus.checkFailed.rawValue) }
         }
-        if !report.unrestorable.isEmpty { throw ExitCode(ExitStatus.checkFailed.rawValue) }
     }
 }
 
@@ -347,12 +363,14 @@ struct BackupRekey: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let engine = try await openEngine(target: source.target, account: account, key: key)
-        let count = try await engine.rekey(to: try await openKEK(newKey))
-        if output.json {
-            try printJSON(RekeySummary(rewrappedKeys: count, newKey: newKey))
-        } else {
-            print("re-wrapped \(plural(count, "data key")) under \(newKey)")
+        try await explainingTarget(source.target) {
+            let engine = try await openEngine(target: source.target, account: account, key: key)
+            let count = try await engine.rekey(to: try await openKEK(newKey))
+            if output.json {
+                try printJSON(RekeySummary(rewrappedKeys: count, newKey: newKey))
+            } else {
+                print("re-wrapped \(plural(count, "data key")) under \(newKey)")
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AzureCore
 import Foundation
 import KumoBackup
 import KumoKV
@@ -143,4 +144,31 @@ func openStoreForBackup(_ db: String) async throws -> Store {
             .locked,
             "the store \(absolutePath(db)) is open in another process. RocksDB lets one process open a store at a time: the process that has it open must take the backup itself (with KumoBackup's BackupEngine.create(store) in that application), or it must be stopped before this command runs.")
     }
+}
+
+/// Runs `body` for `target`, turning a missing container into a message that names it and says how to make
+/// it: the service's own ContainerNotFound names neither.
+func explainingTarget<T>(_ target: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as AzureError where error.errorCode == "ContainerNotFound" {
+        guard let container = containerName(in: target) else { throw error }
+        throw CommandFailure(
+            .notFound,
+            "the container '\(container)' of \(Redaction.redact(target)) does not exist; create it with: kumo blob container create \(container) (with the same account)")
+    }
+}
+
+/// The container a Blob Storage target URL names, if it names one.
+func containerName(in target: String) -> String? {
+    if target.hasPrefix("azure://") {
+        return target.dropFirst("azure://".count).split(separator: "/").first.map(String.init)
+    }
+    guard target.hasPrefix("https://") || target.hasPrefix("http://"), let components = URLComponents(string: target),
+        let host = components.host
+    else { return nil }
+    let segments = components.path.split(separator: "/").map(String.init)
+    let pathStyle = host == "127.0.0.1" || host == "localhost" || !host.contains(".blob.")
+    let index = pathStyle ? 1 : 0
+    return segments.count > index ? segments[index] : nil
 }

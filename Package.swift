@@ -127,8 +127,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings,
+            plugins: ["BuildInfo"]
         ),
+        // The git commit and RocksDB headers `kumo --version` reports, recorded at every build.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "kumo-backup-fuzzer",
             dependencies: ["KumoBackup"],

@@ -49,6 +49,8 @@ struct DemoCommand: AsyncParsableCommand {
         var engine: BackupEngine
         var description: String
         var rotate: () async throws -> any KeyEncryptionKey
+        /// The emulator's endpoints, when the demo runs against it.
+        var emulator: EmulatorSummary? = nil
     }
 
     func run() async throws {
@@ -112,7 +114,11 @@ struct DemoCommand: AsyncParsableCommand {
                 rotate: {
                     _ = try await keys.rotateKey(name: "demo-backup-kek")
                     return try await KeyVaultKeyEncryptionKey.open(keyURL, credential: credential, transport: transport)
-                })
+                },
+                emulator: EmulatorSummary(
+                    blobEndpoint: endpoints.blobHTTPSEndpoint(), authority: endpoints.authority,
+                    keyVaultURL: endpoints.keyVaultURL, caCertificatePath: endpoints.caCertificatePath,
+                    clientID: ServicePrincipal.development.clientID))
         } cleanup: {}
         server.cancel()
         _ = await server.result
@@ -126,7 +132,8 @@ struct DemoCommand: AsyncParsableCommand {
 
         let restoredFull = base + "-restored-full"
         let restoredLatest = base + "-restored-latest"
-        let say: (String) -> Void = { message in if !json { print(message) } }
+        let steps = StepLog(printing: !json)
+        let say: (String) -> Void = { message in steps.say(message) }
         let started = Date()
         defer {
             if !keep {
@@ -139,7 +146,8 @@ struct DemoCommand: AsyncParsableCommand {
         var options = StoreOptions()
         options.columnFamilies = ["users", "orders"]
         let store = try await Store.open(at: base, options: options)
-        say("1. created store \(base) with column families \(store.columnFamilies.map(\.name).joined(separator: ", "))")
+        let familyNames = store.columnFamilies.map(\.name)
+        say("1. created store \(base) with column families \(familyNames.joined(separator: ", "))")
 
         let firstSequence = try store.latestSequenceNumber + 1
         let bar = ProgressBar("   loading", total: keys, enabled: !json && FileHandleOutput.standardErrorIsTerminal)
@@ -165,14 +173,17 @@ struct DemoCommand: AsyncParsableCommand {
         let atFull = try await contents(of: store)
         say("3. encrypted full backup \(full.id) to \(engine.target.description): \(full.files.count) files, \(formatBytes(full.uploadedBytes)) uploaded, sequence \(full.sequenceNumber); each file under its own AES-256-GCM data key, wrapped by \(destination.description) (\(full.files.first?.encryption?.dataKey.algorithm ?? "?"))")
 
+        var usersUpdated = 0
+        var ordersDeleted = 0
         for index in stride(from: 0, to: keys, by: 100) {
             try store.put(Array("user:\(String(format: "%08d", index))".utf8), Array("{\"plan\":\"pro\"}".utf8), in: "users")
-            expectedChanges += 1
+            usersUpdated += 1
         }
         for index in stride(from: 5, to: keys, by: 500) {
             try store.delete(Array("order:\(String(format: "%08d", index))".utf8), in: "orders")
-            expectedChanges += 1
+            ordersDeleted += 1
         }
+        expectedChanges += usersUpdated + ordersDeleted
         try store.deleteRange(from: Array("order:00000000".utf8), to: Array("order:00000050".utf8), in: "orders")
         expectedChanges += 1
         say("4. updated every 100th user, deleted every 500th order and the range order:00000000..order:00000050")
@@ -181,6 +192,7 @@ struct DemoCommand: AsyncParsableCommand {
         let reused = incremental.files.filter { !$0.uploaded }
         say("5. incremental backup \(incremental.id): uploaded \(formatBytes(incremental.uploadedBytes)) of \(formatBytes(incremental.totalBytes)); reused \(reused.count) SST files (\(formatBytes(incremental.totalBytes - incremental.uploadedBytes))) already stored")
 
+        let previousKeyID = engine.keyEncryptionKey?.id ?? ""
         let newKey = try await destination.rotate()
         let rewrapped = try await engine.rekey(to: newKey)
         engine.keyEncryptionKey = newKey
@@ -214,11 +226,26 @@ struct DemoCommand: AsyncParsableCommand {
         try store.close()
         let seconds = Date().timeIntervalSince(started)
         if json {
+            let restores = [(full, fullReport), (incremental, latestReport)].map { manifest, report in
+                RestoreCheck(
+                    backupID: report.backupID, label: manifest.label, directory: report.path,
+                    sequenceNumber: report.sequenceNumber, keys: report.keyCounts.values.reduce(0, +),
+                    keyCounts: report.keyCounts, bytes: report.bytes, equalsStoreAtBackup: true)
+            }
             try printJSON(
                 DemoSummary(
-                    store: base, target: engine.target.description, keysLoaded: keys * 2, fullBackup: BackupSummary(full),
-                    incrementalBackup: BackupSummary(incremental), restoredKeys: restoredKeys, changes: changeCount,
-                    changesByOperation: operations, seconds: seconds))
+                    mode: local ? "local" : "emulator", emulator: destination.emulator, store: base,
+                    columnFamilies: familyNames, target: engine.target.description,
+                    keyEncryptionKey: destination.description, keysLoaded: keys * 2, fullBackup: BackupSummary(full),
+                    changesMade: ChangesMade(
+                        usersUpdated: usersUpdated, ordersDeleted: ordersDeleted,
+                        rangeDeleted: "order:00000000..order:00000050"),
+                    incrementalBackup: BackupSummary(incremental),
+                    keyRotation: KeyRotation(previousKeyID: previousKeyID, newKeyID: newKey.id, rewrappedDataKeys: rewrapped),
+                    restores: restores, restoredKeys: restoredKeys, deepVerify: DeepVerification(verification),
+                    changeStream: ChangeStreamSummary(firstSequence: firstSequence, changes: changeCount, byOperation: operations),
+                    changes: changeCount, changesByOperation: operations, kept: keep ? [base, restoredFull, restoredLatest] : [],
+                    steps: steps.lines, seconds: seconds))
         } else {
             say(String(format: "done in %.1f s", seconds))
         }
@@ -244,15 +271,94 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    /// Every step's result, so a script sees what the text output shows: `steps` holds the text lines themselves.
     struct DemoSummary: Encodable {
+        var mode: String
+        var emulator: EmulatorSummary?
         var store: String
+        var columnFamilies: [String]
         var target: String
+        var keyEncryptionKey: String
         var keysLoaded: Int
         var fullBackup: BackupSummary
+        var changesMade: ChangesMade
         var incrementalBackup: BackupSummary
+        var keyRotation: KeyRotation
+        var restores: [RestoreCheck]
         var restoredKeys: Int
+        var deepVerify: DeepVerification
+        var changeStream: ChangeStreamSummary
         var changes: Int
         var changesByOperation: [String: Int]
+        var kept: [String]
+        var steps: [String]
         var seconds: Double
+    }
+
+    struct EmulatorSummary: Encodable {
+        var blobEndpoint: String
+        var authority: String
+        var keyVaultURL: String
+        var caCertificatePath: String
+        var clientID: String
+    }
+
+    struct ChangesMade: Encodable {
+        var usersUpdated: Int
+        var ordersDeleted: Int
+        var rangeDeleted: String
+    }
+
+    struct KeyRotation: Encodable {
+        var previousKeyID: String
+        var newKeyID: String
+        var rewrappedDataKeys: Int
+    }
+
+    /// A restore, checked key by key against the store as it was when the backup was taken.
+    struct RestoreCheck: Encodable {
+        var backupID: String
+        var label: String?
+        var directory: String
+        var sequenceNumber: UInt64
+        var keys: Int
+        var keyCounts: [String: Int]
+        var bytes: Int64
+        var equalsStoreAtBackup: Bool
+    }
+
+    struct DeepVerification: Encodable {
+        var backupID: String
+        var deep: Bool
+        var filesChecked: Int
+        var sound: Bool
+        var problems: [String]
+
+        init(_ report: VerificationReport) {
+            backupID = report.backupID
+            deep = report.deep
+            filesChecked = report.filesChecked
+            sound = report.isSound
+            problems = report.problems
+        }
+    }
+
+    struct ChangeStreamSummary: Encodable {
+        var firstSequence: UInt64
+        var changes: Int
+        var byOperation: [String: Int]
+    }
+
+    /// The demo's narration: printed as it happens in text mode, kept for the summary in JSON mode.
+    final class StepLog {
+        private(set) var lines: [String] = []
+        let printing: Bool
+
+        init(printing: Bool) { self.printing = printing }
+
+        func say(_ message: String) {
+            lines.append(message)
+            if printing { print(message) }
+        }
     }
 }

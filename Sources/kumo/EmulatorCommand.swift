@@ -145,19 +145,11 @@ struct EmulatorCommand: AsyncParsableCommand {
         configuration.logLevel = KumoLogging.level(ProcessInfo.processInfo.environment)
         let names = accounts.map(\.name)
         let json = self.json
+        let servesDevelopmentAccount = !noDevelopmentAccount
         try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
+            let start = EmulatorStart(endpoints: endpoints, servesDevelopmentAccount: servesDevelopmentAccount)
             if json {
-                let object: [String: Any] = [
-                    "blobEndpoint": endpoints.blobEndpoint(account: names[0]), "port": endpoints.blobPort,
-                    "blobHTTPSEndpoint": endpoints.blobHTTPSEndpoint(account: names[0]), "httpsPort": endpoints.httpsPort,
-                    "authorityHost": endpoints.authorityHost, "tenantID": endpoints.tenantID,
-                    "tokenEndpoint": endpoints.tokenEndpoint, "keyVaultURL": endpoints.keyVaultURL,
-                    "imdsEndpoint": endpoints.imdsEndpoint, "identityEndpoint": endpoints.appServiceIdentityEndpoint,
-                    "identityHeader": endpoints.identityHeader, "caCertificatePath": endpoints.caCertificatePath,
-                    "clientID": ServicePrincipal.development.clientID, "managedIdentityClientID": endpoints.managedIdentityClientID,
-                ]
-                let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-                print(String(decoding: data, as: UTF8.self))
+                print(start.json(firstAccount: names[0]))
             } else {
                 for name in names {
                     print("Blob service:        \(endpoints.blobEndpoint(account: name))")
@@ -171,9 +163,92 @@ struct EmulatorCommand: AsyncParsableCommand {
                 print("IMDS:                \(endpoints.imdsEndpoint)/metadata/identity/oauth2/token (AZURE_POD_IDENTITY_AUTHORITY_HOST=\(endpoints.imdsEndpoint))")
                 print("App Service MSI:     IDENTITY_ENDPOINT=\(endpoints.appServiceIdentityEndpoint) IDENTITY_HEADER=\(endpoints.identityHeader)")
                 print("Managed identity:    \(endpoints.managedIdentityClientID)")
-                print("CA certificate:      \(endpoints.caCertificatePath)")
+                print("CA certificate:      \(start.caFile)")
+                print(start.text(otherAccounts: servesDevelopmentAccount ? Array(names.dropFirst()) : names))
             }
             fflush(nil)
         }
+    }
+}
+
+/// What an operator pastes to use a running emulator: the environment `kumo` and Microsoft's SDKs read, for
+/// the ports actually bound. Only the emulator's public development credentials appear (devstoreaccount1's
+/// well-known key, the kumo-dev application's secret); keys given with --account and --client stay unprinted.
+struct EmulatorStart {
+    var endpoints: EmulatorEndpoints
+    var servesDevelopmentAccount: Bool
+
+    /// The CA certificate as an absolute path, so the exports work from any directory.
+    var caFile: String { URL(fileURLWithPath: endpoints.caCertificatePath).standardizedFileURL.path }
+
+    /// devstoreaccount1's connection string, or nil when --no-development-account left it out.
+    var connectionString: String? {
+        guard servesDevelopmentAccount else { return nil }
+        let account = StorageAccount.development
+        return "DefaultEndpointsProtocol=http;AccountName=\(account.name);AccountKey=\(account.key);"
+            + "BlobEndpoint=\(endpoints.blobEndpoint(account: account.name));"
+    }
+
+    /// The variables to export, in the order they are printed.
+    var environment: [(name: String, value: String)] {
+        var variables: [(name: String, value: String)] = []
+        if let connectionString { variables.append(("AZURE_STORAGE_CONNECTION_STRING", connectionString)) }
+        variables += [
+            ("AZURE_TENANT_ID", endpoints.tenantID),
+            ("AZURE_CLIENT_ID", ServicePrincipal.development.clientID),
+            ("AZURE_CLIENT_SECRET", ServicePrincipal.development.clientSecret ?? ""),
+            ("AZURE_AUTHORITY_HOST", endpoints.authorityHost),
+            ("AZURE_KEYVAULT_URL", endpoints.keyVaultURL),
+            ("KUMO_CA_FILE", caFile),
+        ]
+        return variables
+    }
+
+    /// The paste-able block (no comment lines: zsh runs `#` as a command unless interactivecomments is set).
+    func text(otherAccounts: [String]) -> String {
+        var lines = ["", "To use this emulator from a shell, paste:"]
+        lines += environment.map { "export \($0.name)=\(Self.shellQuoted($0.value))" }
+        lines.append("")
+        for name in otherAccounts {
+            lines.append(
+                "Account \(name): DefaultEndpointsProtocol=http;AccountName=\(name);AccountKey=<the key given to --account>;"
+                    + "BlobEndpoint=\(endpoints.blobEndpoint(account: name));")
+        }
+        lines += [
+            "Other clients trust the CA through their own variables, which replace the system's CAs for that process:",
+            "  Python SDKs (requests):   REQUESTS_CA_BUNDLE=\(Self.shellQuoted(caFile))",
+            "  OpenSSL, curl, Go, Rust:  SSL_CERT_FILE=\(Self.shellQuoted(caFile))",
+            "  Node.js (adds to them):   NODE_EXTRA_CA_CERTS=\(Self.shellQuoted(caFile))",
+            "Listening. Stop with Ctrl-C; logs go to standard error (KUMO_LOG_LEVEL=info for more).",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line of JSON, so scripts can read the record with one `readline` before the logs begin.
+    func json(firstAccount: String) -> String {
+        var object: [String: Any] = [
+            "blobEndpoint": endpoints.blobEndpoint(account: firstAccount), "port": endpoints.blobPort,
+            "blobHTTPSEndpoint": endpoints.blobHTTPSEndpoint(account: firstAccount), "httpsPort": endpoints.httpsPort,
+            "accountName": firstAccount,
+            "authorityHost": endpoints.authorityHost, "tenantID": endpoints.tenantID,
+            "authority": endpoints.authority,
+            "tokenEndpoint": endpoints.tokenEndpoint, "keyVaultURL": endpoints.keyVaultURL,
+            "imdsEndpoint": endpoints.imdsEndpoint, "identityEndpoint": endpoints.appServiceIdentityEndpoint,
+            "identityHeader": endpoints.identityHeader, "caCertificatePath": caFile,
+            "clientID": ServicePrincipal.development.clientID,
+            "clientSecret": ServicePrincipal.development.clientSecret ?? "",
+            "managedIdentityClientID": endpoints.managedIdentityClientID,
+            "environment": Dictionary(uniqueKeysWithValues: environment.map { ($0.name, $0.value) }),
+        ]
+        if let connectionString { object["connectionString"] = connectionString }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `value` as one shell word: bare when it has only characters no shell treats specially, else single-quoted.
+    static func shellQuoted(_ value: String) -> String {
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+,")
+        if !value.isEmpty, value.allSatisfy(plain.contains) { return value }
+        return "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

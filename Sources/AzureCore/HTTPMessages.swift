@@ -135,32 +135,41 @@ public struct HTTPResponseBody: AsyncSequence, Sendable {
 
     enum Storage: Sendable {
         case buffer(ByteBuffer)
-        case client(HTTPClientResponse.Body)
+        case client(HTTPClientResponse.Body, mapError: @Sendable (any Error) -> AzureError)
     }
 
     let storage: Storage
 
     public init(_ buffer: ByteBuffer) { storage = .buffer(buffer) }
 
-    init(_ body: HTTPClientResponse.Body) { storage = .client(body) }
+    /// A streamed body whose read failures (a read timeout, a reset) become `mapError`'s ``AzureError``, which
+    /// names the request, as failures before the response do.
+    init(_ body: HTTPClientResponse.Body, mapError: @escaping @Sendable (any Error) -> AzureError) {
+        storage = .client(body, mapError: mapError)
+    }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var buffer: ByteBuffer?
         var client: HTTPClientResponse.Body.AsyncIterator?
+        var mapError: (@Sendable (any Error) -> AzureError)?
 
         public mutating func next() async throws -> ByteBuffer? {
             if let chunk = buffer {
                 buffer = nil
                 return chunk.readableBytes > 0 ? chunk : nil
             }
-            return try await client?.next()
+            do {
+                return try await client?.next()
+            } catch {
+                throw mapError?(error) ?? error
+            }
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
         switch storage {
-        case .buffer(let buffer): AsyncIterator(buffer: buffer, client: nil)
-        case .client(let body): AsyncIterator(buffer: nil, client: body.makeAsyncIterator())
+        case .buffer(let buffer): AsyncIterator(buffer: buffer, client: nil, mapError: nil)
+        case .client(let body, let mapError): AsyncIterator(buffer: nil, client: body.makeAsyncIterator(), mapError: mapError)
         }
     }
 

@@ -14,18 +14,47 @@ public protocol HTTPPipelinePolicy: Sendable {
 /// production, a recorded exchange in tests).
 public protocol HTTPTransport: Sendable {
     func send(_ request: AzureHTTPRequest, timeout: Duration?) async throws -> AzureHTTPResponse
+    /// Sends with the client's timeouts. Transports that have no connect or read timeouts of their own need not
+    /// implement it: by default it calls ``send(_:timeout:)`` with the per-try timeout.
+    func send(_ request: AzureHTTPRequest, options: TransportRequestOptions) async throws -> AzureHTTPResponse
+}
+
+extension HTTPTransport {
+    public func send(_ request: AzureHTTPRequest, options: TransportRequestOptions) async throws -> AzureHTTPResponse {
+        try await send(request, timeout: options.timeout)
+    }
+}
+
+/// The timeouts of one try, as a client's options set them; nil leaves the transport's own.
+public struct TransportRequestOptions: Sendable, Hashable {
+    /// Bound on the try until the response starts (``ClientOptions/perTryTimeout``).
+    public var timeout: Duration?
+    /// See ``TransportTimeouts/connect``.
+    public var connectTimeout: Duration?
+    /// See ``TransportTimeouts/read``.
+    public var readTimeout: Duration?
+
+    public init(timeout: Duration? = nil, connectTimeout: Duration? = nil, readTimeout: Duration? = nil) {
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+    }
 }
 
 /// Policies in order, ending at a transport.
 public struct HTTPPipeline: Sendable {
     public let policies: [any HTTPPipelinePolicy]
     public let transport: any HTTPTransport
-    let perTryTimeout: Duration?
+    let transportOptions: TransportRequestOptions
 
-    public init(policies: [any HTTPPipelinePolicy], transport: any HTTPTransport, perTryTimeout: Duration? = nil) {
+    public init(
+        policies: [any HTTPPipelinePolicy], transport: any HTTPTransport, perTryTimeout: Duration? = nil,
+        connectTimeout: Duration? = nil, readTimeout: Duration? = nil
+    ) {
         self.policies = policies
         self.transport = transport
-        self.perTryTimeout = perTryTimeout
+        self.transportOptions = TransportRequestOptions(
+            timeout: perTryTimeout, connectTimeout: connectTimeout, readTimeout: readTimeout)
     }
 
     public func send(_ request: AzureHTTPRequest) async throws -> AzureHTTPResponse {
@@ -34,7 +63,7 @@ public struct HTTPPipeline: Sendable {
 
     private func send(_ request: AzureHTTPRequest, from index: Int) async throws -> AzureHTTPResponse {
         guard index < policies.count else {
-            return try await transport.send(request, timeout: perTryTimeout)
+            return try await transport.send(request, options: transportOptions)
         }
         return try await policies[index].send(request) { next in
             try await self.send(next, from: index + 1)
@@ -46,10 +75,12 @@ public struct HTTPPipeline: Sendable {
     public static func standard(
         credential: StorageCredential, options: ClientOptions, transport: any HTTPTransport
     ) -> HTTPPipeline {
+        var retry = options.retry
+        if retry.logger == nil { retry.logger = options.logger }
         var policies: [any HTTPPipelinePolicy] = [
             RequestIDPolicy(),
             TelemetryPolicy(serviceVersion: options.serviceVersion, applicationID: options.applicationID),
-            options.retry,
+            retry,
             DatePolicy(),
         ]
         switch credential {
@@ -61,7 +92,9 @@ public struct HTTPPipeline: Sendable {
         }
         policies.append(contentsOf: options.perRetryPolicies)
         policies.append(LoggingPolicy(logger: options.logger))
-        return HTTPPipeline(policies: policies, transport: transport, perTryTimeout: options.perTryTimeout)
+        return HTTPPipeline(
+            policies: policies, transport: transport, perTryTimeout: options.perTryTimeout,
+            connectTimeout: options.connectTimeout, readTimeout: options.readTimeout)
     }
 }
 
@@ -71,9 +104,17 @@ public struct ClientOptions: Sendable {
     public var serviceVersion: String = "2026-10-06"
     /// Prepended to the user agent (`<applicationID> kumo/<version> ...`).
     public var applicationID: String?
+    /// Retries of failed tries, each logged at warning level on ``logger``.
     public var retry: RetryPolicy = .default
-    /// Longest one try may take, including reading the response body.
-    public var perTryTimeout: Duration? = .seconds(120)
+    /// Longest one try may take until the response starts, upload included; nil (the default) for no bound, so
+    /// a large transfer takes as long as it needs while bytes move. ``connectTimeout`` and ``readTimeout``
+    /// catch an endpoint that does not answer.
+    public var perTryTimeout: Duration?
+    /// Longest wait for a connection; nil for the transport's (`KUMO_CONNECT_TIMEOUT`, else 10 s). Applies to
+    /// ``AsyncHTTPClientTransport`` unless it was made over a caller's `HTTPClient`.
+    public var connectTimeout: Duration?
+    /// Longest time without a byte from the server; nil for the transport's (`KUMO_READ_TIMEOUT`, else 60 s).
+    public var readTimeout: Duration?
     public var logger: Logger = Logger(label: "kumo.azure")
     /// Scopes requested from a token credential.
     public var tokenScopes: [String] = ["https://storage.azure.com/.default"]

@@ -1,7 +1,5 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
-import NIOHTTP1
+import Logging
 
 /// Retries requests that failed in a way that may pass: 408, 429, 500, 502, 503, 504, and connection
 /// failures and timeouts. Waits grow exponentially with jitter, and a `Retry-After` or `x-ms-retry-after-ms`
@@ -23,6 +21,9 @@ public struct RetryPolicy: HTTPPipelinePolicy {
     public var overallTimeout: Duration?
     /// Statuses worth another try.
     public var retriableStatusCodes: Set<Int> = [408, 429, 500, 502, 503, 504]
+    /// Where each retry is logged, at warning level; nil for the client's logger (``ClientOptions/logger``,
+    /// set by ``HTTPPipeline/standard(credential:options:transport:)``), else `kumo.azure`.
+    public var logger: Logger?
 
     public init(maxRetries: Int, mode: Mode = .exponential, delay: Duration = .milliseconds(800),
                 maxDelay: Duration = .seconds(60), overallTimeout: Duration? = nil) {
@@ -59,14 +60,48 @@ public struct RetryPolicy: HTTPPipelinePolicy {
                 guard canRetry, retriableStatusCodes.contains(response.statusCode) else { return response }
                 // Drain the error body so the connection can be reused.
                 _ = try? await response.body.collect(upTo: 1 << 20)
-                try await wait(attempt: attempt, serverHint: Self.retryAfter(response.headers))
+                let wait = delay(attempt: attempt, serverHint: Self.retryAfter(response.headers))
+                logRetry(request, wait: wait, attempt: attempt, cause: Self.statusCause(response))
+                try await sleep(wait)
             case .failure(let error):
                 let mapped = Self.map(error, request: request)
                 guard canRetry, mapped.isRetriable else { throw mapped }
-                try await wait(attempt: attempt, serverHint: nil)
+                let wait = delay(attempt: attempt, serverHint: nil)
+                logRetry(request, wait: wait, attempt: attempt, cause: Self.failureCause(mapped, request: request))
+                try await sleep(wait)
             }
             attempt += 1
         }
+    }
+
+    /// A warning, because a retry is the only sign of an endpoint that refuses, stalls or sheds load before the
+    /// last try fails: `retrying PUT http://127.0.0.1:10000/devstoreaccount1/c/x in 1.6 s after connection
+    /// refused by 127.0.0.1:10000 (retry 2 of 3)`.
+    private func logRetry(_ request: AzureHTTPRequest, wait: Duration, attempt: Int, cause: String) {
+        let logger = self.logger ?? Logger(label: "kumo.azure")
+        let line = "retrying \(Self.targetDescription(request)) in \(wait.spokenSeconds) after \(cause) "
+            + "(retry \(attempt + 1) of \(maxRetries))"
+        logger.warning("\(Redaction.redact(line))")
+    }
+
+    /// `HTTP 503 ServerBusy (request id ...)`.
+    static func statusCause(_ response: AzureHTTPResponse) -> String {
+        var cause = "HTTP \(response.statusCode)"
+        if let code = response.headers["x-ms-error-code"], !code.isEmpty { cause += " \(code)" }
+        if let requestID = response.requestID, !requestID.isEmpty { cause += " (request id \(requestID))" }
+        return cause
+    }
+
+    /// The error's cause without the request it names (`PUT <url>: `), which the retry line already shows. The
+    /// URL in the error may differ from the one here: policies after this one add query parameters (a SAS).
+    static func failureCause(_ error: AzureError, request: AzureHTTPRequest) -> String {
+        let message = error.message
+        let method = request.method.rawValue + " "
+        guard message.hasPrefix(method) else { return message }
+        let rest = message.dropFirst(method.count)
+        // A URL holds no spaces, so the first ": " after it ends the request's name.
+        guard let separator = rest.range(of: ": "), !rest[..<separator.lowerBound].contains(" ") else { return message }
+        return String(rest[separator.upperBound...])
     }
 
     /// How long to wait before retry number `attempt + 1`.
@@ -82,9 +117,9 @@ public struct RetryPolicy: HTTPPipelinePolicy {
         }
     }
 
-    private func wait(attempt: Int, serverHint: Duration?) async throws {
+    private func sleep(_ wait: Duration) async throws {
         do {
-            try await Task.sleep(for: delay(attempt: attempt, serverHint: serverHint))
+            try await Task.sleep(for: wait)
         } catch {
             throw AzureError(.cancelled, "the request was cancelled while waiting to retry")
         }
@@ -105,77 +140,26 @@ public struct RetryPolicy: HTTPPipelinePolicy {
     }
 
     /// Turns a transport failure into an ``AzureError`` that says whether another try may help and names the
-    /// request it concerns (method and URL, with the SAS signature redacted).
-    static func map(_ error: any Error, request: AzureHTTPRequest? = nil) -> AzureError {
+    /// request it concerns (method and URL, with the SAS signature redacted) and the cause in words.
+    ///
+    /// - Parameters:
+    ///   - timeouts: the transport's timeouts, so a timeout says how long it waited.
+    ///   - perTryTimeout: the per-try timeout of the try, for the same reason.
+    public static func map(
+        _ error: any Error, request: AzureHTTPRequest? = nil, timeouts: TransportTimeouts? = nil,
+        perTryTimeout: Duration? = nil
+    ) -> AzureError {
         if let azure = error as? AzureError { return azure }
         // AzureError redacts whatever it stores; the structural redaction of the URL comes first so a secret
         // query parameter is blanked whatever its encoding.
-        let target = request.map { "\($0.method.rawValue) \($0.url.redacted): " } ?? ""
-        if error is CancellationError { return AzureError(.cancelled, "\(target)the request was cancelled") }
-        if let client = error as? HTTPClientError {
-            if [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout].contains(client) {
-                return AzureError(.timeout, "\(target)the request timed out (\(client))", isRetriable: true)
-            }
-            if client == .cancelled { return AzureError(.cancelled, "\(target)the request was cancelled") }
-            if client == .invalidURL || client == .emptyHost {
-                return AzureError(.invalidArgument, "\(target)the request URL is invalid (\(client))")
-            }
-            return AzureError(.transport, "\(target)the connection failed: \(client)", isRetriable: true)
-        }
-        return AzureError(.transport, "\(target)the connection failed: \(error)", isRetriable: true)
-    }
-}
-
-/// The production transport: AsyncHTTPClient with a shared connection pool.
-public struct AsyncHTTPClientTransport: HTTPTransport {
-    let client: HTTPClient
-
-    /// Uses `client`, or the process-wide client of Kumo's Azure clients (``defaultConfiguration``).
-    public init(client: HTTPClient = AsyncHTTPClientTransport.sharedClient) {
-        self.client = client
+        let target = request.map { "\(targetDescription($0)): " } ?? ""
+        let endpoint = request.map { TransportFailure.endpoint(of: $0.url) } ?? "the server"
+        let failure = TransportFailure.describe(error, endpoint: endpoint, timeouts: timeouts, perTryTimeout: perTryTimeout)
+        return AzureError(failure.code, target + failure.cause, isRetriable: failure.isRetriable)
     }
 
-    /// AsyncHTTPClient's browser-like defaults, except that a connection that cannot be established fails the
-    /// try at once. ``RetryPolicy`` already retries connection failures with backoff; left to retry on its
-    /// own, the connection pool keeps trying until the connect timeout (90 s) on every try, so an unreachable
-    /// endpoint took minutes to report.
-    public static var defaultConfiguration: HTTPClient.Configuration {
-        var configuration = HTTPClient.Configuration.singletonConfiguration
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return configuration
-    }
-
-    /// One client for the process, like `HTTPClient.shared` but with ``defaultConfiguration``.
-    public static let sharedClient = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: defaultConfiguration)
-
-    public func send(_ request: AzureHTTPRequest, timeout: Duration?) async throws -> AzureHTTPResponse {
-        var outgoing = HTTPClientRequest(url: request.url.string)
-        outgoing.method = .init(rawValue: request.method.rawValue)
-        for (name, value) in request.headers.fields where name.lowercased() != "content-length" {
-            outgoing.headers.add(name: name, value: value)
-        }
-        if let body = request.body {
-            outgoing.body = .bytes(body)
-        } else if request.method == .put || request.method == .post || request.method == .patch {
-            outgoing.headers.add(name: "Content-Length", value: "0")
-        }
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(outgoing, timeout: timeout.map(Self.timeAmount) ?? .hours(24))
-        } catch {
-            throw RetryPolicy.map(error, request: request)
-        }
-        var headers = HTTPHeaderFields()
-        for header in response.headers { appendHeader(&headers, header.name, header.value) }
-        return AzureHTTPResponse(statusCode: Int(response.status.code), headers: headers, body: HTTPResponseBody(response.body))
-    }
-
-    private static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
-    }
-
-    private func appendHeader(_ headers: inout HTTPHeaderFields, _ name: String, _ value: String) {
-        if let existing = headers[name] { headers[name] = existing + ", " + value } else { headers[name] = value }
+    /// `PUT https://host:port/path?query`, secrets redacted: how logs and errors name a request.
+    static func targetDescription(_ request: AzureHTTPRequest) -> String {
+        "\(request.method.rawValue) \(request.url.redacted)"
     }
 }

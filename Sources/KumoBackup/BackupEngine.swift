@@ -121,129 +121,164 @@ public struct BackupEngine: Sendable {
     // MARK: Create
 
     /// Backs up `store` while it keeps serving reads and writes.
-    /// - Throws: ``BackupError`` `.locked` when another backup of this target is running.
+    /// - Throws: ``BackupError`` `.locked` when another backup of this target is running; `.interrupted` when the
+    ///   task is cancelled, after the checkpoint is removed and the lock released, saying how far it got (no
+    ///   backup is recorded unless its manifest was written).
     public func create(
         _ store: Store, label: String? = nil, progress: (@Sendable (BackupProgress) -> Void)? = nil
     ) async throws -> BackupManifest {
+        let ledger = InterruptionLedger()
+        return try await interruptible(ledger) {
+            try await withTargetLock(ledger) {
+                let started = Date()
+                let id = Self.newID(started)
+                let checkpointPath = store.path + ".kumo-backup-\(id)"
+                Self.beginCheckpoint(checkpointPath, of: store)
+                let uploads = WorkTally()
+                let manifestWrite = WorkTally()
+                do {
+                    let manifest = try await backUp(
+                        store, id: id, started: started, checkpointPath: checkpointPath, label: label, uploads: uploads,
+                        manifestWrite: manifestWrite, progress: progress)
+                    Self.endCheckpoint(checkpointPath)
+                    return manifest
+                } catch {
+                    let uploaded = uploads.current
+                    ledger.note(uploaded.started ? "uploaded \(uploads.text("file"))" : "no file was uploaded")
+                    if manifestWrite.current.started {
+                        ledger.note("backup \(id) may or may not have been recorded: its manifest was being written ('kumo backup list' shows whether it was)")
+                    } else {
+                        ledger.note("no backup was recorded (the manifest is written last)" + (uploaded.done > 0
+                            ? "; the next backup reuses the uploaded SST files and prune removes what no backup uses" : ""))
+                    }
+                    if let removal = Self.endCheckpoint(checkpointPath) { ledger.note(removal) }
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// The work of ``create(_:label:progress:)`` once the lock is held and the checkpoint path claimed.
+    private func backUp(
+        _ store: Store, id: String, started: Date, checkpointPath: String, label: String?, uploads: WorkTally,
+        manifestWrite: WorkTally, progress: (@Sendable (BackupProgress) -> Void)?
+    ) async throws -> BackupManifest {
         let target = self.target
         let concurrency = self.concurrency
-        return try await target.withLock(Self.lockPath) {
-            let started = Date()
-            let id = Self.newID(started)
-            let checkpointPath = store.path + ".kumo-backup-\(id)"
-            Self.beginCheckpoint(checkpointPath, of: store)
-            defer { Self.endCheckpoint(checkpointPath) }
+        progress?(BackupProgress(phase: .checkpoint, filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0))
+        var families: [String: String] = [:]
+        for file in try store.liveFiles() { families[file.name] = file.columnFamily }
+        let checkpoint = try await store.checkpoint(to: checkpointPath)
+        for file in try store.liveFiles() { families[file.name] = file.columnFamily }
 
-            progress?(BackupProgress(phase: .checkpoint, filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0))
-            var families: [String: String] = [:]
-            for file in try store.liveFiles() { families[file.name] = file.columnFamily }
-            let checkpoint = try await store.checkpoint(to: checkpointPath)
-            for file in try store.liveFiles() { families[file.name] = file.columnFamily }
-
-            let names = try FileManager.default.contentsOfDirectory(atPath: checkpointPath).sorted()
-            let hashed = try await boundedMap(names, limit: concurrency) { name in
-                (name, try FileHashing.sha256(ofFileAt: checkpointPath + "/" + name))
-            }
-            let totalBytes = hashed.reduce(0) { $0 + $1.1.size }
-            progress?(BackupProgress(phase: .hashing, filesDone: hashed.count, filesTotal: hashed.count, bytesDone: totalBytes, bytesTotal: totalBytes))
-
-            let existing = Dictionary(
-                try await target.list(prefix: Self.sharedPrefix).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-            let kek = keyEncryptionKey
-            // An encrypted shared SST can only be reused with the data key an earlier manifest recorded for it,
-            // and only a manifest whose seal verifies under this key is believed about that. A stored object's
-            // recorded MD5 comes along, so the reuse check can compare it with the target's listing.
-            var knownKeys: [String: BackupManifest.FileEncryption] = [:]
-            var knownMD5: [String: String] = [:]
-            for stored in try await storedManifests().readable {
-                guard kek != nil else {
-                    for file in stored.manifest.files where file.encryption == nil { knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path] }
-                    continue
-                }
-                let backup: BackupManifest
-                do {
-                    backup = try await authenticated(stored)
-                } catch let error as BackupError where error.code == .corrupt || error.code == .invalidArgument {
-                    continue  // not sealed by this key (or damaged): its data keys are not believed
-                }
-                for file in backup.files {
-                    guard let encryption = file.encryption else { continue }
-                    knownKeys[file.path] = encryption
-                    knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path]
-                }
-            }
-            let backupDirectory = "rocksdb/\(BackupManifest.dayString(started))/\(id)/"
-            var planned: [BackupManifest.File] = hashed.map { name, digest in
-                let kind = Self.kind(of: name)
-                let suffix = kek == nil ? "" : ".kenc"
-                if kind == .sst {
-                    let family = families[name] ?? "unknown"
-                    let number = name.replacingOccurrences(of: ".sst", with: "")
-                    let path = "\(Self.sharedPrefix)\(family)/\(number)-\(digest.size)-\(digest.hex.prefix(16)).sst\(suffix)"
-                    return .init(name: name, kind: kind, columnFamily: family, size: digest.size, sha256: digest.hex,
-                                 path: path, uploaded: true, encryption: kek == nil ? nil : knownKeys[path], storedMD5: knownMD5[path])
-                }
-                return .init(name: name, kind: kind, columnFamily: nil, size: digest.size, sha256: digest.hex,
-                             path: backupDirectory + name + suffix, uploaded: true, encryption: nil)
-            }
-            // A stored SST is reused only once it is checked (ReuseCheck): damage at rest must not spread to every
-            // later backup. One that exists but fails the check is never overwritten, since older backups may
-            // still restore from it; a fresh copy goes beside it under a name of this backup's.
-            let checks = try await boundedMap(planned, limit: concurrency) { file -> Bool in
-                guard file.kind == .sst, let stored = existing[file.path] else { return false }
-                return try await ReuseCheck(engine: self, target: target).isReusable(
-                    file, stored: stored, local: checkpointPath + "/" + file.name)
-            }
-            for index in planned.indices {
-                if checks[index] {
-                    planned[index].uploaded = false
-                } else {
-                    planned[index].encryption = nil
-                    planned[index].storedMD5 = nil
-                    if existing[planned[index].path] != nil {
-                        planned[index].path = Self.freshCopyPath(planned[index].path, backupID: id)
-                    }
-                }
-            }
-
-            let toUpload = planned.filter(\.uploaded)
-            let uploadTotal = toUpload.reduce(0) { $0 + $1.size }
-            let counter = TransferCounter()
-            let stored = try await boundedMap(toUpload, limit: concurrency) { file -> (String, BackupManifest.FileEncryption?, [UInt8]?) in
-                let local = checkpointPath + "/" + file.name
-                var encryption: BackupManifest.FileEncryption?
-                let md5: [UInt8]?
-                if let kek {
-                    let dataKey = SymmetricKey(size: .bits256)
-                    md5 = try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
-                    encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
-                                       storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
-                } else {
-                    md5 = try await target.upload(file: local, to: file.path)
-                }
-                let (done, bytes) = counter.add(file.size)
-                progress?(BackupProgress(phase: .uploading, filesDone: done, filesTotal: toUpload.count, bytesDone: bytes, bytesTotal: uploadTotal))
-                return (file.path, encryption, md5)
-            }
-            let byPath = Dictionary(stored.map { ($0.0, ($0.1, $0.2)) }, uniquingKeysWith: { a, _ in a })
-            for index in planned.indices where planned[index].uploaded {
-                planned[index].encryption = byPath[planned[index].path]?.0 ?? nil
-                planned[index].storedMD5 = byPath[planned[index].path]?.1.map { Data($0).base64EncodedString() }
-            }
-
-            let manifest = BackupManifest(
-                schema: BackupManifest.currentSchema, id: id, label: label, createdAt: started,
-                sequenceNumber: checkpoint.sequenceNumber, columnFamilies: store.columnFamilies.map(\.name),
-                files: planned, kumoVersion: KumoBackupVersion.kumo,
-                rocksDBVersion: Self.rocksDBVersion(checkpointPath: checkpointPath, names: names),
-                sourceHost: ProcessInfo.processInfo.hostName, sourcePath: store.path,
-                durationSeconds: Date().timeIntervalSince(started))
-            progress?(BackupProgress(phase: .manifest, filesDone: toUpload.count, filesTotal: toUpload.count, bytesDone: uploadTotal, bytesTotal: uploadTotal))
-            // The lock may have been lost while the files went up: no manifest lands without it.
+        let names = try FileManager.default.contentsOfDirectory(atPath: checkpointPath).sorted()
+        let hashed = try await boundedMap(names, limit: concurrency) { name in
             try Task.checkCancellation()
-            try await target.write(try await Self.encode(manifest, sealedBy: kek), to: BackupManifest.path(id: id, createdAt: started), createOnly: true)
-            return manifest
+            return (name, try FileHashing.sha256(ofFileAt: checkpointPath + "/" + name))
         }
+        let totalBytes = hashed.reduce(0) { $0 + $1.1.size }
+        progress?(BackupProgress(phase: .hashing, filesDone: hashed.count, filesTotal: hashed.count, bytesDone: totalBytes, bytesTotal: totalBytes))
+
+        let existing = Dictionary(
+            try await target.list(prefix: Self.sharedPrefix).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let kek = keyEncryptionKey
+        // An encrypted shared SST can only be reused with the data key an earlier manifest recorded for it,
+        // and only a manifest whose seal verifies under this key is believed about that. A stored object's
+        // recorded MD5 comes along, so the reuse check can compare it with the target's listing.
+        var knownKeys: [String: BackupManifest.FileEncryption] = [:]
+        var knownMD5: [String: String] = [:]
+        for stored in try await storedManifests().readable {
+            guard kek != nil else {
+                for file in stored.manifest.files where file.encryption == nil { knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path] }
+                continue
+            }
+            let backup: BackupManifest
+            do {
+                backup = try await authenticated(stored)
+            } catch let error as BackupError where error.code == .corrupt || error.code == .invalidArgument {
+                continue  // not sealed by this key (or damaged): its data keys are not believed
+            }
+            for file in backup.files {
+                guard let encryption = file.encryption else { continue }
+                knownKeys[file.path] = encryption
+                knownMD5[file.path] = file.storedMD5 ?? knownMD5[file.path]
+            }
+        }
+        let backupDirectory = "rocksdb/\(BackupManifest.dayString(started))/\(id)/"
+        var planned: [BackupManifest.File] = hashed.map { name, digest in
+            let kind = Self.kind(of: name)
+            let suffix = kek == nil ? "" : ".kenc"
+            if kind == .sst {
+                let family = families[name] ?? "unknown"
+                let number = name.replacingOccurrences(of: ".sst", with: "")
+                let path = "\(Self.sharedPrefix)\(family)/\(number)-\(digest.size)-\(digest.hex.prefix(16)).sst\(suffix)"
+                return .init(name: name, kind: kind, columnFamily: family, size: digest.size, sha256: digest.hex,
+                             path: path, uploaded: true, encryption: kek == nil ? nil : knownKeys[path], storedMD5: knownMD5[path])
+            }
+            return .init(name: name, kind: kind, columnFamily: nil, size: digest.size, sha256: digest.hex,
+                         path: backupDirectory + name + suffix, uploaded: true, encryption: nil)
+        }
+        // A stored SST is reused only once it is checked (ReuseCheck): damage at rest must not spread to every
+        // later backup. One that exists but fails the check is never overwritten, since older backups may
+        // still restore from it; a fresh copy goes beside it under a name of this backup's.
+        let checks = try await boundedMap(planned, limit: concurrency) { file -> Bool in
+            guard file.kind == .sst, let stored = existing[file.path] else { return false }
+            return try await ReuseCheck(engine: self, target: target).isReusable(
+                file, stored: stored, local: checkpointPath + "/" + file.name)
+        }
+        for index in planned.indices {
+            if checks[index] {
+                planned[index].uploaded = false
+            } else {
+                planned[index].encryption = nil
+                planned[index].storedMD5 = nil
+                if existing[planned[index].path] != nil {
+                    planned[index].path = Self.freshCopyPath(planned[index].path, backupID: id)
+                }
+            }
+        }
+
+        let toUpload = planned.filter(\.uploaded)
+        let uploadTotal = toUpload.reduce(0) { $0 + $1.size }
+        uploads.begin(total: toUpload.count, bytes: uploadTotal)
+        let stored = try await boundedMap(toUpload, limit: concurrency) { file -> (String, BackupManifest.FileEncryption?, [UInt8]?) in
+            try Task.checkCancellation()
+            let local = checkpointPath + "/" + file.name
+            var encryption: BackupManifest.FileEncryption?
+            let md5: [UInt8]?
+            if let kek {
+                let dataKey = SymmetricKey(size: .bits256)
+                md5 = try await target.upload(encrypting: local, key: dataKey.withUnsafeBytes { Data($0) }, to: file.path)
+                encryption = .init(format: "KUMOENC1", dataKey: try await kek.wrap(dataKey),
+                                   storedSize: Int64(EncryptedFileFormat.encryptedSize(plaintextLength: UInt64(file.size))))
+            } else {
+                md5 = try await target.upload(file: local, to: file.path)
+            }
+            let (done, bytes) = uploads.add(file.size)
+            progress?(BackupProgress(phase: .uploading, filesDone: done, filesTotal: toUpload.count, bytesDone: bytes, bytesTotal: uploadTotal))
+            return (file.path, encryption, md5)
+        }
+        let byPath = Dictionary(stored.map { ($0.0, ($0.1, $0.2)) }, uniquingKeysWith: { a, _ in a })
+        for index in planned.indices where planned[index].uploaded {
+            planned[index].encryption = byPath[planned[index].path]?.0 ?? nil
+            planned[index].storedMD5 = byPath[planned[index].path]?.1.map { Data($0).base64EncodedString() }
+        }
+
+        let manifest = BackupManifest(
+            schema: BackupManifest.currentSchema, id: id, label: label, createdAt: started,
+            sequenceNumber: checkpoint.sequenceNumber, columnFamilies: store.columnFamilies.map(\.name),
+            files: planned, kumoVersion: KumoBackupVersion.kumo,
+            rocksDBVersion: Self.rocksDBVersion(checkpointPath: checkpointPath, names: names),
+            sourceHost: ProcessInfo.processInfo.hostName, sourcePath: store.path,
+            durationSeconds: Date().timeIntervalSince(started))
+        progress?(BackupProgress(phase: .manifest, filesDone: toUpload.count, filesTotal: toUpload.count, bytesDone: uploadTotal, bytesTotal: uploadTotal))
+        // The lock may have been lost while the files went up: no manifest lands without it.
+        try Task.checkCancellation()
+        let encoded = try await Self.encode(manifest, sealedBy: kek)
+        try Task.checkCancellation()
+        manifestWrite.begin(total: 1)
+        try await target.write(encoded, to: BackupManifest.path(id: id, createdAt: started), createOnly: true)
+        return manifest
     }
 
     /// Checkpoint directories of backups running in this process.
@@ -255,9 +290,18 @@ public struct BackupEngine: Sendable {
         activeCheckpoints.withLock { _ = $0.insert(checkpointPath) }
     }
 
-    static func endCheckpoint(_ checkpointPath: String) {
-        try? FileManager.default.removeItem(atPath: checkpointPath)
-        activeCheckpoints.withLock { _ = $0.remove(checkpointPath) }
+    /// Removes the checkpoint; returns what became of it for an interrupted backup's message (nil when none was
+    /// made). One that cannot be removed is no longer claimed, so the store's next backup sweeps it.
+    @discardableResult
+    static func endCheckpoint(_ checkpointPath: String) -> String? {
+        defer { activeCheckpoints.withLock { _ = $0.remove(checkpointPath) } }
+        guard FileManager.default.fileExists(atPath: checkpointPath) else { return nil }
+        do {
+            try FileManager.default.removeItem(atPath: checkpointPath)
+            return "removed the checkpoint \(checkpointPath)"
+        } catch {
+            return "could not remove the checkpoint \(checkpointPath) (\(error.localizedDescription)); the store's next backup removes it"
+        }
     }
 
     /// Removes checkpoint directories left beside the store by backups that died (killed, crashed). Only the
@@ -268,7 +312,7 @@ public struct BackupEngine: Sendable {
         let active = activeCheckpoints.withLock { $0 }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
             let path = parent + "/" + name
-            if !active.contains(path) { try? FileManager.default.removeItem(atPath: path) }
+            if !active.contains(path) { removeLeftover(path, kind: .checkpoint) }
         }
     }
 
@@ -420,27 +464,46 @@ public struct BackupEngine: Sendable {
 
     /// Checks every file the backup references: present with its recorded size; with `deep`, also
     /// downloaded and re-hashed, and the whole backup restored to a temporary directory and opened.
+    /// - Throws: ``BackupError`` `.interrupted` when the task is cancelled (after the scratch copy is removed).
     public func verify(_ id: String, deep: Bool = false) async throws -> VerificationReport {
-        let manifest = try await authenticated(try await storedManifest(id))
-        let target = self.target
-        var problems: [String] = []
-        if deep {
-            let scratch = try RestoreStaging.create(beside: FileManager.default.temporaryDirectory.path + "/kumo-verify")
-            defer { scratch.remove() }
-            do {
-                _ = try await restore(manifest.id, to: scratch.path + "/db")
-            } catch let error as BackupError where error.code != .lockLost && error.code != .io {
-                problems.append(error.message)
+        let ledger = InterruptionLedger()
+        return try await interruptible(ledger) {
+            let manifest = try await authenticated(try await storedManifest(id))
+            let target = self.target
+            let checked = WorkTally()
+            checked.begin(total: manifest.files.count)
+            var problems: [String] = []
+            if deep {
+                let scratch = try RestoreStaging.create(beside: RestoreStaging.scratchParent + "/kumo-verify")
+                do {
+                    do {
+                        _ = try await restore(manifest.id, to: scratch.path + "/db", downloads: checked, ledger: InterruptionLedger(), progress: nil)
+                    } catch let error as BackupError
+                        where error.code != .lockLost && error.code != .io && error.code != .interrupted && !Task.isCancelled {
+                        problems.append(error.message)
+                    }
+                } catch {
+                    ledger.note("backup \(manifest.id) was not verified (\(checked.text("file")) downloaded and checked)")
+                    ledger.note(scratch.removalNote("scratch directory"))
+                    throw error
+                }
+                scratch.remove()
+            } else {
+                do {
+                    let results = try await boundedMap(manifest.files, limit: concurrency) { file -> String? in
+                        guard let size = try await target.size(of: file.path) else { return "\(file.name): \(file.path) is missing" }
+                        checked.add()
+                        let expected = file.encryption?.storedSize ?? file.size
+                        return size == expected ? nil : "\(file.name): \(file.path) has \(size) bytes, the manifest says \(expected)"
+                    }
+                    problems = results.compactMap { $0 }
+                } catch {
+                    ledger.note("backup \(manifest.id) was not verified (\(checked.text("file")) checked)")
+                    throw error
+                }
             }
-        } else {
-            let results = try await boundedMap(manifest.files, limit: concurrency) { file -> String? in
-                guard let size = try await target.size(of: file.path) else { return "\(file.name): \(file.path) is missing" }
-                let expected = file.encryption?.storedSize ?? file.size
-                return size == expected ? nil : "\(file.name): \(file.path) has \(size) bytes, the manifest says \(expected)"
-            }
-            problems = results.compactMap { $0 }
+            return VerificationReport(backupID: manifest.id, deep: deep, filesChecked: manifest.files.count, problems: problems)
         }
-        return VerificationReport(backupID: manifest.id, deep: deep, filesChecked: manifest.files.count, problems: problems)
     }
 
     // MARK: Restore
@@ -448,10 +511,22 @@ public struct BackupEngine: Sendable {
     /// Restores backup `id` (or `latest`) into `directory`, which must not exist or be empty.
     ///
     /// Files are downloaded into a staging directory beside `directory` and checked (size and SHA-256)
-    /// before RocksDB opens anything; only a complete, checked copy is moved into place, so a failed restore
-    /// writes nothing into `directory`.
+    /// before RocksDB opens anything; only a complete, checked copy is moved into place, so a failed or
+    /// interrupted restore writes nothing into `directory`, and removes its staging directory.
+    /// - Throws: ``BackupError`` `.interrupted` when the task is cancelled, saying how many files had arrived.
     public func restore(
         _ id: String, to directory: String, progress: (@Sendable (BackupProgress) -> Void)? = nil
+    ) async throws -> RestoreReport {
+        let ledger = InterruptionLedger()
+        let downloads = WorkTally()
+        return try await interruptible(ledger) {
+            try await restore(id, to: directory, downloads: downloads, ledger: ledger, progress: progress)
+        }
+    }
+
+    func restore(
+        _ id: String, to directory: String, downloads: WorkTally, ledger: InterruptionLedger,
+        progress: (@Sendable (BackupProgress) -> Void)?
     ) async throws -> RestoreReport {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
@@ -461,12 +536,28 @@ public struct BackupEngine: Sendable {
         }
         let manifest = try await authenticated(try await storedManifest(id))
         let staging = try RestoreStaging.create(beside: directory)
-        defer { staging.remove() }
+        do {
+            let report = try await restore(manifest, staging: staging, to: directory, downloads: downloads, progress: progress)
+            staging.remove()
+            return report
+        } catch {
+            let count = downloads.current
+            if count.started { ledger.note("downloaded and checked \(downloads.text("file"))") }
+            ledger.note("nothing was restored into \(directory) (the store moves there only once every file has arrived and checks out)")
+            ledger.note(staging.removalNote("staging directory"))
+            throw error
+        }
+    }
 
+    private func restore(
+        _ manifest: BackupManifest, staging: RestoreStaging, to directory: String, downloads: WorkTally,
+        progress: (@Sendable (BackupProgress) -> Void)?
+    ) async throws -> RestoreReport {
         let target = self.target
-        let counter = TransferCounter()
         let total = manifest.totalBytes
+        downloads.begin(total: manifest.files.count, bytes: total)
         _ = try await boundedMap(manifest.files, limit: concurrency) { file in
+            try Task.checkCancellation()
             // Names were validated as plain file names when the manifest was read.
             let local = staging.data + "/" + file.name
             let name = "\(file.name) (\(file.path))"
@@ -489,7 +580,7 @@ public struct BackupEngine: Sendable {
             guard digest.hex == file.sha256 else {
                 throw BackupError(.corrupt, "\(name) fails its SHA-256 check: the stored copy is damaged")
             }
-            let (done, bytes) = counter.add(file.size)
+            let (done, bytes) = downloads.add(file.size)
             progress?(BackupProgress(phase: .downloading, filesDone: done, filesTotal: manifest.files.count, bytesDone: bytes, bytesTotal: total))
             return ()
         }
@@ -543,47 +634,68 @@ public struct BackupEngine: Sendable {
 
     /// Re-wraps every data key of every backup under `newKey` (a new KEK, or a new version of one) without
     /// touching the encrypted data; this engine's key must unwrap them. Returns how many keys were re-wrapped.
+    /// - Throws: ``BackupError`` `.interrupted` when the task is cancelled, saying how many manifests were already
+    ///   rewritten (each is rewritten whole, so every backup opens with the old key or the new one).
     public func rekey(to newKey: any KeyEncryptionKey) async throws -> Int {
         guard keyEncryptionKey != nil || keyResolver != nil else {
             throw BackupError(.invalidArgument, "rekey needs the current key to unwrap the data keys")
         }
         let target = self.target
-        return try await target.withLock(Self.lockPath) {
-            var rewrapped = 0
-            let (stored, unreadable) = try await storedManifests()
-            guard unreadable.isEmpty else {
-                throw BackupError(.corrupt, "cannot rekey: manifest \(unreadable.map(\.path).joined(separator: ", ")) does not read")
-            }
-            for entry in stored {
-                var manifest = entry.manifest
-                // A sealed manifest must verify before it is re-sealed; one from before seals is sealed now, as
-                // long as every data key it holds unwraps with the current key.
-                var changed = false
-                if manifest.authentication != nil {
-                    _ = try await authenticated(entry)
-                } else if !manifest.files.isEmpty, manifest.files.allSatisfy({ $0.encryption != nil }) {
-                    for file in manifest.files {
-                        guard let encryption = file.encryption, encryption.dataKey.kekID == newKey.id else { continue }
-                        _ = try await newKey.unwrap(encryption.dataKey)
+        let ledger = InterruptionLedger()
+        let rewritten = WorkTally()
+        return try await interruptible(ledger) {
+            try await withTargetLock(ledger) {
+                do {
+                    return try await rekey(to: newKey, target: target, rewritten: rewritten)
+                } catch {
+                    let count = rewritten.current
+                    ledger.note(count.done == 0 ? "no manifest was rewritten" : "rekeyed \(rewritten.text("manifest")) to \(newKey.id)")
+                    if count.started && count.done < count.total {
+                        ledger.note("the other backups still open with the old key; run rekey again to finish")
                     }
-                    changed = true
-                }
-                for index in manifest.files.indices {
-                    guard let encryption = manifest.files[index].encryption, encryption.dataKey.kekID != newKey.id else { continue }
-                    let dataKey = try await unwrap(encryption.dataKey, backupID: manifest.id, file: manifest.files[index].path)
-                    manifest.files[index].encryption?.dataKey = try await newKey.wrap(dataKey)
-                    changed = true
-                    rewrapped += 1
-                }
-                if manifest.authentication != nil && manifest.authentication?.key.kekID != newKey.id { changed = true }
-                if changed {
-                    try Task.checkCancellation()
-                    manifest.authentication = nil
-                    try await target.write(try await Self.encode(manifest, sealedBy: newKey), to: entry.path, createOnly: false)
+                    throw error
                 }
             }
-            return rewrapped
         }
+    }
+
+    private func rekey(to newKey: any KeyEncryptionKey, target: any BackupTarget, rewritten: WorkTally) async throws -> Int {
+        var rewrapped = 0
+        let (stored, unreadable) = try await storedManifests()
+        guard unreadable.isEmpty else {
+            throw BackupError(.corrupt, "cannot rekey: manifest \(unreadable.map(\.path).joined(separator: ", ")) does not read")
+        }
+        rewritten.begin(total: stored.count)
+        for entry in stored {
+            var manifest = entry.manifest
+            // A sealed manifest must verify before it is re-sealed; one from before seals is sealed now, as
+            // long as every data key it holds unwraps with the current key.
+            var changed = false
+            if manifest.authentication != nil {
+                _ = try await authenticated(entry)
+            } else if !manifest.files.isEmpty, manifest.files.allSatisfy({ $0.encryption != nil }) {
+                for file in manifest.files {
+                    guard let encryption = file.encryption, encryption.dataKey.kekID == newKey.id else { continue }
+                    _ = try await newKey.unwrap(encryption.dataKey)
+                }
+                changed = true
+            }
+            for index in manifest.files.indices {
+                guard let encryption = manifest.files[index].encryption, encryption.dataKey.kekID != newKey.id else { continue }
+                let dataKey = try await unwrap(encryption.dataKey, backupID: manifest.id, file: manifest.files[index].path)
+                manifest.files[index].encryption?.dataKey = try await newKey.wrap(dataKey)
+                changed = true
+                rewrapped += 1
+            }
+            if manifest.authentication != nil && manifest.authentication?.key.kekID != newKey.id { changed = true }
+            if changed {
+                try Task.checkCancellation()
+                manifest.authentication = nil
+                try await target.write(try await Self.encode(manifest, sealedBy: newKey), to: entry.path, createOnly: false)
+            }
+            rewritten.add()
+        }
+        return rewrapped
     }
 
     // MARK: Prune and delete
@@ -596,34 +708,42 @@ public struct BackupEngine: Sendable {
     /// objects no manifest references that are younger than `gracePeriod` seconds.
     /// - Throws: ``BackupError`` when a manifest does not read or a delete fails; manifests go first, so a failure
     ///   never leaves a listed backup without its files.
+    /// - Throws: ``BackupError`` `.interrupted` when the task is cancelled, saying how many objects were deleted.
     public func prune(_ policy: RetentionPolicy, dryRun: Bool = false, gracePeriod: TimeInterval = defaultGracePeriod) async throws -> PruneReport {
-        let target = self.target
-        return try await target.withLock(Self.lockPath) {
-            let (backups, unreadable) = try await listWithProblems()
-            guard unreadable.isEmpty else {
-                throw BackupError(.corrupt, "cannot prune safely: manifest \(unreadable.joined(separator: ", ")) does not read, so what it references is unknown")
+        let ledger = InterruptionLedger()
+        return try await interruptible(ledger) {
+            try await withTargetLock(ledger) {
+                let (backups, unreadable) = try await listWithProblems()
+                guard unreadable.isEmpty else {
+                    throw BackupError(.corrupt, "cannot prune safely: manifest \(unreadable.joined(separator: ", ")) does not read, so what it references is unknown")
+                }
+                let kept = policy.kept(backups)
+                return try await removeUnreferenced(backups: backups, keeping: kept, dryRun: dryRun, gracePeriod: gracePeriod, ledger: ledger)
             }
-            let kept = policy.kept(backups)
-            return try await removeUnreferenced(backups: backups, keeping: kept, dryRun: dryRun, gracePeriod: gracePeriod)
         }
     }
 
     /// Deletes one backup and the shared files only it referenced.
+    /// - Throws: ``BackupError`` `.interrupted` when the task is cancelled, saying how many objects were deleted.
     public func delete(_ id: String, dryRun: Bool = false, gracePeriod: TimeInterval = defaultGracePeriod) async throws -> PruneReport {
         let target = self.target
-        return try await target.withLock(Self.lockPath) {
-            let (backups, unreadable) = try await listWithProblems()
-            guard unreadable.isEmpty else {
-                throw BackupError(.corrupt, "cannot delete safely: manifest \(unreadable.joined(separator: ", ")) does not read")
+        let ledger = InterruptionLedger()
+        return try await interruptible(ledger) {
+            try await withTargetLock(ledger) {
+                let (backups, unreadable) = try await listWithProblems()
+                guard unreadable.isEmpty else {
+                    throw BackupError(.corrupt, "cannot delete safely: manifest \(unreadable.joined(separator: ", ")) does not read")
+                }
+                guard backups.contains(where: { $0.id == id }) else { throw BackupError(.notFound, "no backup '\(id)' in \(target.description)") }
+                return try await removeUnreferenced(
+                    backups: backups, keeping: Set(backups.map(\.id)).subtracting([id]), dryRun: dryRun, gracePeriod: gracePeriod,
+                    ledger: ledger)
             }
-            guard backups.contains(where: { $0.id == id }) else { throw BackupError(.notFound, "no backup '\(id)' in \(target.description)") }
-            return try await removeUnreferenced(
-                backups: backups, keeping: Set(backups.map(\.id)).subtracting([id]), dryRun: dryRun, gracePeriod: gracePeriod)
         }
     }
 
     private func removeUnreferenced(
-        backups: [BackupManifest], keeping kept: Set<String>, dryRun: Bool, gracePeriod: TimeInterval
+        backups: [BackupManifest], keeping kept: Set<String>, dryRun: Bool, gracePeriod: TimeInterval, ledger: InterruptionLedger
     ) async throws -> PruneReport {
         let referenced = Set(backups.filter { kept.contains($0.id) }.flatMap { $0.files.map(\.path) })
         let referencedByAny = Set(backups.flatMap { $0.files.map(\.path) })
@@ -644,9 +764,20 @@ public struct BackupEngine: Sendable {
             return true
         }.sorted { ($0.path.hasSuffix("manifest.json") ? 0 : 1, $0.path) < ($1.path.hasSuffix("manifest.json") ? 0 : 1, $1.path) }
         if !dryRun {
-            for object in doomed {
-                try Task.checkCancellation()
-                try await target.delete(object.path)
+            let deleted = WorkTally()
+            deleted.begin(total: doomed.count, bytes: doomed.reduce(0) { $0 + $1.size })
+            do {
+                for object in doomed {
+                    try Task.checkCancellation()
+                    try await target.delete(object.path)
+                    deleted.add(object.size)
+                }
+            } catch {
+                ledger.note(deleted.current.done == 0 ? "nothing was deleted" : "deleted \(deleted.text("object"))")
+                if deleted.current.done > 0 {
+                    ledger.note("manifests go first, so every backup still listed has all its files; run the command again to delete the rest")
+                }
+                throw error
             }
         }
         return PruneReport(
@@ -671,20 +802,5 @@ extension BackupEngine {
             }
         }
         return "unknown"
-    }
-}
-
-/// Counts files and bytes finished by concurrent transfers.
-final class TransferCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var files = 0
-    private var bytes: Int64 = 0
-
-    func add(_ size: Int64) -> (Int, Int64) {
-        lock.withLock {
-            files += 1
-            bytes += size
-            return (files, bytes)
-        }
     }
 }

@@ -24,6 +24,9 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
         public static let lockLost = Code("lockLost")
         /// A local file operation failed (read, write, fsync, rename).
         public static let io = Code("io")
+        /// The operation's task was cancelled (Ctrl-C in `kumo`). The message says what was done, what was not,
+        /// and what was cleaned up (checkpoint, staging directory, the lock).
+        public static let interrupted = Code("interrupted")
         public var description: String { name }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AzureCore
 import Foundation
+import KumoBackup
 import Logging
 
 @main
@@ -15,14 +16,30 @@ struct Kumo: AsyncParsableCommand {
 
     static func main() async {
         KumoLogging.bootstrap(environment: ProcessInfo.processInfo.environment)
-        do {
-            var command = try parseAsRoot(nil)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
+        // The command runs in a task of its own, which the first SIGINT or SIGTERM cancels so that it stops its
+        // transfers and cleans up before the process exits. Leftovers of earlier runs that did not finish (a
+        // backup's checkpoint, a restore's staging directory) are removed as the next operation starts, and
+        // people hear of it on standard error.
+        let work = Task {
+            try await BackupEngine.$leftoverRemoved.withValue({ printError("kumo: \($0)") }) {
+                var command = try parseAsRoot(nil)
+                // The emulator stops its servers gracefully on the same signals by itself.
+                Interruption.respond(command is EmulatorCommand ? .observe : .cancel)
+                if var asyncCommand = command as? any AsyncParsableCommand {
+                    try await asyncCommand.run()
+                } else {
+                    try command.run()
+                }
             }
-        } catch {
+        }
+        Interruption.install { work.cancel() }
+        switch await work.result {
+        case .success:
+            return
+        case .failure(let error):
+            if let signal = Interruption.received, !((error as? ExitCode)?.isSuccess ?? false) {
+                Interruption.exit(after: error, signal: signal)
+            }
             ErrorReport.exit(error)
         }
     }

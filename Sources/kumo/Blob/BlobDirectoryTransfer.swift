@@ -13,7 +13,8 @@ struct BlobUploadDirectory: AsyncParsableCommand {
             Each file becomes the blob <prefix><path relative to DIR>, with '/' between directories, replacing \
             any blob of that name. Files up to the single-upload threshold (32 MiB) go in one Put Blob; larger \
             files are staged in blocks. Symbolic links and other non-regular files are skipped. Memory stays \
-            near --concurrency x --block-concurrency x --block-size-mi-b for large files.
+            near --concurrency x --block-concurrency x --block-size-mi-b for large files. Ctrl-C stops the \
+            transfers and says which files went up; a blob changes only when its file's upload completes.
             """)
 
     @OptionGroup var account: BlobAccountOptions
@@ -47,7 +48,7 @@ struct BlobUploadDirectory: AsyncParsableCommand {
         let prefix = self.prefix
         let container = self.container
         let started = Date()
-        try await forEach(files, concurrency: concurrency) { file in
+        @Sendable func upload(_ file: LocalTree.File) async throws {
             let blobName = prefix + file.relativePath
             var fileOptions = baseOptions
             let reported = Mutex<Int64>(0)
@@ -64,6 +65,20 @@ struct BlobUploadDirectory: AsyncParsableCommand {
                 throw TransferFailure(what: "uploading \(file.path) to \(container)/\(blobName)", underlying: error)
             }
         }
+        let finished = Mutex<(files: Int, bytes: Int64)>((0, 0))
+        do {
+            try await forEach(files, concurrency: concurrency) { file in
+                try Task.checkCancellation()
+                try await upload(file)
+                finished.withLock { $0 = ($0.files + 1, $0.bytes + Int64(file.size)) }
+            }
+        } catch where Task.isCancelled {
+            let (count, bytes) = finished.withLock { $0 }
+            throw TransferInterrupted(
+                done: "uploaded \(count) of \(plural(files.count, "file")) (\(formatBytes(bytes)) of \(formatBytes(Int64(total)))) to \(container)/\(prefix)",
+                notDone: count < files.count
+                    ? "the other \(files.count - count) were not uploaded (a blob changes only when its file's upload completes)" : nil)
+        }
         bar.finish()
         let seconds = Date().timeIntervalSince(started)
         let summary = DirectoryTransferSummary(container: container, prefix: prefix, files: files.count, bytes: total, seconds: seconds)
@@ -79,7 +94,10 @@ struct BlobDownloadPrefix: AsyncParsableCommand {
         discussion: """
             The blob <prefix><rest> is written to DIR/<rest>, creating directories for each '/' in <rest> and \
             replacing existing files. Each blob is checked against its stored MD5. Names ending in '/' \
-            (directory markers) are skipped; a name that would leave DIR (a '..' segment) is an error.
+            (directory markers) are skipped; a name that would leave DIR (a '..' segment) is an error. Each blob \
+            arrives under a hidden temporary name (.<name>.kumo-partial-<random>) and takes its own name only when \
+            complete and checked, so a file never looks complete when it is not; Ctrl-C stops the transfers, \
+            removes the partial files and says which blobs arrived.
             """)
 
     @OptionGroup var account: BlobAccountOptions
@@ -133,7 +151,7 @@ struct BlobDownloadPrefix: AsyncParsableCommand {
         let container = self.container
         let started = Date()
         let bytes = Atomic<Int>(0)
-        try await forEach(blobs, concurrency: concurrency) { blob in
+        @Sendable func download(_ blob: (name: String, relativePath: String, size: Int)) async throws {
             let path = root.appendingPathComponent(blob.relativePath).path
             var blobOptions = baseOptions
             let reported = Mutex<Int64>(0)
@@ -144,12 +162,29 @@ struct BlobDownloadPrefix: AsyncParsableCommand {
                 }
                 bar.update(done.add(delta, ordering: .relaxed).newValue)
             }
+            let partial = PartialFile(finalPath: path)
             do {
-                let properties = try await client.blobClient(blob.name).download(toFile: path, options: blobOptions)
+                let properties = try await client.blobClient(blob.name).download(toFile: partial.path, options: blobOptions)
+                try partial.complete()
                 bytes.add(Int(properties.contentLength), ordering: .relaxed)
             } catch {
+                partial.discard()
                 throw TransferFailure(what: "downloading \(container)/\(blob.name) to \(path)", underlying: error)
             }
+        }
+        let finished = Atomic<Int>(0)
+        do {
+            try await forEach(blobs, concurrency: concurrency) { blob in
+                try Task.checkCancellation()
+                try await download(blob)
+                finished.add(1, ordering: .relaxed)
+            }
+        } catch where Task.isCancelled {
+            let count = finished.load(ordering: .relaxed)
+            throw TransferInterrupted(
+                done: "downloaded \(count) of \(plural(blobs.count, "blob")) (\(formatBytes(Int64(bytes.load(ordering: .relaxed)))) of \(formatBytes(Int64(total)))) to \(to)",
+                notDone: count < blobs.count
+                    ? "the other \(blobs.count - count) were not downloaded, and their partial files were removed" : nil)
         }
         bar.finish()
         let seconds = Date().timeIntervalSince(started)
@@ -172,6 +207,42 @@ struct DirectoryTransferSummary: Encodable {
             format: "%d files, %d bytes in %.2f s (%.1f MB/s, %.0f files/s)", files, bytes, seconds,
             Double(bytes) / max(seconds, 1e-6) / 1e6, Double(files) / max(seconds, 1e-6))
     }
+}
+
+/// A file being downloaded: written under a hidden name beside its final one, and renamed into place only when
+/// complete and checked, so an interrupted or failed download never leaves a file that looks complete, nor
+/// replaces a good one with part of a new one.
+struct PartialFile {
+    let finalPath: String
+    let path: String
+
+    init(finalPath: String) {
+        self.finalPath = finalPath
+        let directory = (finalPath as NSString).deletingLastPathComponent
+        let name = (finalPath as NSString).lastPathComponent
+        path = (directory as NSString).appendingPathComponent(".\(name).kumo-partial-\(UUID().uuidString.prefix(8).lowercased())")
+    }
+
+    func complete() throws {
+        guard rename(path, finalPath) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw TransferFailure(what: "moving \(path) to \(finalPath)", underlying: CommandFailure(.checkFailed, reason))
+        }
+    }
+
+    /// Removes the partial file; there is none when the download failed before creating it.
+    func discard() {
+        if unlink(path) != 0, errno != ENOENT {
+            printError("kumo: could not remove the partial download \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Transfers of a directory or prefix stopped by Ctrl-C or SIGTERM: what went across and what did not.
+struct TransferInterrupted: Error, CustomStringConvertible {
+    var done: String
+    var notDone: String?
+    var description: String { "interrupted: " + ([done] + (notDone.map { [$0] } ?? [])).joined(separator: "; ") }
 }
 
 /// A failed transfer of one file or blob, naming it.

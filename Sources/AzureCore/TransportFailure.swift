@@ -26,7 +26,7 @@ struct TransportFailure {
                 return describe(first.error, endpoint: endpoint, timeouts: timeouts, perTryTimeout: perTryTimeout)
             }
             if connection.dnsAError != nil || connection.dnsAAAAError != nil {
-                return hostNotFound(connection.host, endpoint: endpoint)
+                return hostNotFound(connection.host)
             }
         }
         if let channel = error as? ChannelError, case .connectTimeout(let amount) = channel {
@@ -34,7 +34,7 @@ struct TransportFailure {
             return TransportFailure(code: .timeout, cause: "timed out connecting to \(endpoint) after \(waited)", isRetriable: true)
         }
         if let address = error as? SocketAddressError, case .unknown(let host, _) = address {
-            return hostNotFound(host, endpoint: endpoint)
+            return hostNotFound(host)
         }
         if let io = error as? IOError { return describe(errno: io.errnoCode, endpoint: endpoint, timeouts: timeouts) }
         if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
@@ -87,9 +87,9 @@ struct TransportFailure {
         return TransportFailure(code: .transport, cause: cause, isRetriable: true)
     }
 
-    private static func hostNotFound(_ host: String, endpoint: String) -> TransportFailure {
+    private static func hostNotFound(_ host: String) -> TransportFailure {
         // Retried, as a resolver can fail for a moment; a misspelt host fails the same way every try.
-        TransportFailure(code: .transport, cause: "host not found: \(host) does not resolve (for \(endpoint))", isRetriable: true)
+        TransportFailure(code: .transport, cause: "host not found: \(host)", isRetriable: true)
     }
 
     private static func describeTLS(_ error: any Error, endpoint: String) -> TransportFailure {

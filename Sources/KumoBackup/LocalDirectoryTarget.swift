@@ -218,6 +218,8 @@ public struct LocalDirectoryTarget: BackupTarget {
         try LocalFileIO.syncParent(of: file)
     }
 
+    /// An exclusive `flock` on the lock file is the lock; a held lock fails at once, naming the holder that
+    /// the file records (host, pid, command, start; written by the holder after it took the lock).
     public func withLock<T: Sendable>(_ path: String, _ body: @Sendable () async throws -> T) async throws -> T {
         try prepareParent(path)
         let file = try full(path)
@@ -225,9 +227,31 @@ public struct LocalDirectoryTarget: BackupTarget {
         guard descriptor >= 0 else { throw LocalFileIO.failure("open the lock file", file) }
         defer { close(descriptor) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            throw BackupError(.locked, "another backup of \(description) is running (lock \(file) is held)")
+            let holder = Self.recordedHolder(descriptor).map { " by \($0)" } ?? ""
+            throw BackupError(.locked, "another backup of \(description) is running (lock \(file) is held\(holder))")
         }
         defer { flock(descriptor, LOCK_UN) }
+        Self.record(LockHolder.current(), in: descriptor)
         return try await body()
+    }
+
+    /// Writes `holder` as `key=value` lines. The record only names the holder to runs that find the lock
+    /// taken; the flock alone is the lock, so a failed write changes nothing but that message.
+    private static func record(_ holder: LockHolder, in descriptor: Int32) {
+        let text = holder.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+        guard ftruncate(descriptor, 0) == 0 else { return }
+        _ = Array(text.utf8).withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    private static func recordedHolder(_ descriptor: Int32) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return nil }
+        var fields: [String: String] = [:]
+        for line in String(decoding: buffer.prefix(count), as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return LockHolder(metadata: fields)?.description
     }
 }

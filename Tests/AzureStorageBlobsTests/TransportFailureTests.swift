@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import AzureCore
 import AzureEmulator
 import AzureStorageBlobs
+import EmulatorTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -103,6 +104,38 @@ struct TransportFailureTests {
                         || line.text.contains(" after HTTP 503 ServerBusy (request id "), "\(line.text)")
                 #expect(line.text.hasSuffix("(retry \(index + 1) of 2)"), "\(line.text)")
             }
+        }
+    }
+
+    @Test func anUnknownHostIsNamed() async throws {
+        var options = ClientOptions()
+        options.retry = .noRetry
+        let service = try BlobServiceClient(
+            endpoint: URL(string: "https://nosuch.invalid/")!, credential: .sas(Self.sas), options: options)
+        let error = try await #require(throws: AzureError.self) { try await service.containerClient("backups").create() }
+        #expect(error.code == .transport)
+        #expect(error.message.hasSuffix("sig=REDACTED: host not found: nosuch.invalid"), "\(error)")
+    }
+
+    /// The emulator's https listener presents a certificate from its own CA, which this transport does not
+    /// trust: the error says so, and no retry is attempted since every try would meet the same certificate.
+    @Test func anUntrustedCertificateIsNamedAndNotRetried() async throws {
+        let directory = TemporaryDirectory()
+        try await withInProcessEmulator(EmulatorConfiguration(blobPort: 0, dataDirectory: directory.path)) { endpoints in
+            let recorder = LogRecorder()
+            var options = ClientOptions()
+            options.retry = .exponential(maxRetries: 2, delay: .milliseconds(5))
+            options.logger = recorder.logger
+            let service = try BlobServiceClient(
+                endpoint: URL(string: "https://127.0.0.1:\(endpoints.httpsPort)/devstoreaccount1")!,
+                credential: .sas(Self.sas), options: options)
+            let error = try await #require(throws: AzureError.self) { try await service.containerClient("backups").create() }
+            #expect(error.code == .transport && !error.isRetriable)
+            #expect(
+                error.message.contains(
+                    "sig=REDACTED: the TLS certificate of 127.0.0.1:\(endpoints.httpsPort) is not trusted (for a private CA"),
+                "\(error)")
+            #expect(recorder.lines.isEmpty, "\(recorder.lines)")
         }
     }
 

@@ -62,7 +62,8 @@ enum Interruption {
     }
 
     private static let state = Mutex(State())
-    /// The sources must live as long as the process to keep delivering; they are made once.
+    /// Kept for as long as the process runs, since a released source stops delivering. Written only by
+    /// `install`, which `main` calls once before the command's work can be signalled.
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
 
     /// The first signal received, if any.

@@ -80,7 +80,7 @@ final class RunningKumo: Sendable {
 struct InterruptTests {
     /// Puts and gets slow enough that a command is reliably in the middle of its transfers when it is signalled;
     /// a cancelled request does not wait for the delay.
-    static let slowTransfers = FaultInjection(latencyMilliseconds: 1500, operations: ["put-blob", "put-block"])
+    static let slowTransfers = FaultInjection(latencyMilliseconds: 3000, operations: ["put-blob", "put-block"])
 
     /// A store of several SST files beside nothing else in `scratch`.
     static func makeStore(_ path: String) async throws {
@@ -134,7 +134,7 @@ struct InterruptTests {
 
     @Test func interruptedRestoreRemovesItsStagingDirectory() async throws {
         let scratch = Scratch()
-        let slowReads = FaultInjection(latencyMilliseconds: 1500, operations: ["get-blob"])
+        let slowReads = FaultInjection(latencyMilliseconds: 3000, operations: ["get-blob"])
         try await withStartedEmulator(scratch.path + "/emulator", faults: slowReads) { port in
             let connection = connectionString(port: port)
             _ = try await BlobServiceClient(connectionString: connection).containerClient("backups").createIfNotExists()
@@ -165,7 +165,7 @@ struct InterruptTests {
 
     @Test func killedRestoreLeavesStagingThatTheNextRestoreRemovesAndNames() async throws {
         let scratch = Scratch()
-        let slowReads = FaultInjection(latencyMilliseconds: 1500, operations: ["get-blob"])
+        let slowReads = FaultInjection(latencyMilliseconds: 3000, operations: ["get-blob"])
         try await withStartedEmulator(scratch.path + "/emulator", faults: slowReads) { port in
             let connection = connectionString(port: port)
             _ = try await BlobServiceClient(connectionString: connection).containerClient("backups").createIfNotExists()
@@ -243,6 +243,32 @@ struct InterruptTests {
             run.signal(SIGINT)
             #expect(await run.exitStatus() == 130)
             #expect(run.standardError.contains("SIGINT again: exiting at once"), "\(run.standardError)")
+        }
+    }
+
+    @Test func interruptedDownloadLeavesNoPartialFile() async throws {
+        let scratch = Scratch()
+        let slowReads = FaultInjection(latencyMilliseconds: 3000, operations: ["get-blob"])
+        try await withStartedEmulator(scratch.path + "/emulator", faults: slowReads) { port in
+            let connection = connectionString(port: port)
+            let container = try BlobServiceClient(connectionString: connection).containerClient("files")
+            _ = try await container.createIfNotExists()
+            let content = [UInt8](repeating: 7, count: 256 * 1024)
+            for index in 0..<12 { try await container.blobClient("dir/file\(index)").upload(content) }
+            let destination = scratch.path + "/download"
+            let run = try RunningKumo(
+                ["blob", "download-prefix", "--container", "files", "--prefix", "dir/", "--to", destination, "--concurrency", "4"],
+                environment: ["AZURE_STORAGE_CONNECTION_STRING": connection])
+            // A download's partial file exists from before its first byte arrives.
+            #expect(try await run.wait { !Self.entries(destination, containing: ".kumo-partial-").isEmpty })
+            run.signal(SIGINT)
+            #expect(await run.exitStatus() == 130)
+            #expect(run.standardError.contains("interrupted by Ctrl-C (SIGINT): downloaded "), "\(run.standardError)")
+            #expect(Self.entries(destination, containing: ".kumo-partial-").isEmpty)
+            // Whatever has its own name is complete.
+            for name in try FileManager.default.contentsOfDirectory(atPath: destination) {
+                #expect(FileManager.default.contents(atPath: destination + "/" + name) == Data(content), "\(name)")
+            }
         }
     }
 

@@ -65,7 +65,9 @@ enum ErrorReport {
     static func exit(_ error: any Error) -> Never {
         let (status, message) = describe(error, arguments: Array(CommandLine.arguments.dropFirst()))
         if !message.isEmpty {
-            FileHandle.standardError.write(Data((Redaction.redact(message) + "\n").utf8))
+            // Help, --version and the help dump are answers, not errors: they go to standard output.
+            let stream = status == 0 ? FileHandle.standardOutput : FileHandle.standardError
+            stream.write(Data((Redaction.redact(message) + "\n").utf8))
         }
         Foundation.exit(status)
     }

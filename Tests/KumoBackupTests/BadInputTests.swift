@@ -11,7 +11,9 @@ struct BackupBadInputTests {
         ("ftp://example.com/x", "unsupported backup target"),
         ("azure://", "needs AZURE_STORAGE_CONNECTION_STRING"),
         ("https://acct.blob.core.windows.net", "names no container"),
-        ("https://acct.blob.core.windows.net/c/p", "has no SAS"),
+        ("https://acct.blob.core.windows.net/backups/p", "has no SAS"),
+        ("https://acct.blob.core.windows.net/Backups/p", "is not a valid container name"),
+        ("file://relative/dir", "not a file URL with an absolute path"),
     ])
     func malformedTargets(url: String, expected: String) {
         #expect {

@@ -214,12 +214,17 @@ public struct RemovedLeftover: Sendable, CustomStringConvertible {
     }
 }
 
+/// The process-wide listener for removed leftovers (see ``BackupEngine/leftoverRemoved``).
+private let leftoverListener = Mutex<(@Sendable (RemovedLeftover) -> Void)?>(nil)
+
 extension BackupEngine {
     /// Told of each leftover of an earlier run that an operation removes before it starts: checkpoint directories
     /// beside the store (create, repair) and restore staging directories (restore, verify `deep`, repair). `kumo`
-    /// prints each on standard error; bind it around operations with
-    /// `BackupEngine.$leftoverRemoved.withValue(handler) { ... }`.
-    @TaskLocal public static var leftoverRemoved: (@Sendable (RemovedLeftover) -> Void)? = nil
+    /// prints each on standard error. Process-wide, because leftovers belong to the machine, not to one task.
+    public static var leftoverRemoved: (@Sendable (RemovedLeftover) -> Void)? {
+        get { leftoverListener.withLock { $0 } }
+        set { leftoverListener.withLock { $0 = newValue } }
+    }
 
     /// Removes the directory at `path`, left by a run that did not finish, and tells ``leftoverRemoved``.
     /// Returns whether it is gone.

@@ -20,16 +20,15 @@ struct Kumo: AsyncParsableCommand {
         // transfers and cleans up before the process exits. Leftovers of earlier runs that did not finish (a
         // backup's checkpoint, a restore's staging directory) are removed as the next operation starts, and
         // people hear of it on standard error.
+        BackupEngine.leftoverRemoved = { printError("kumo: \($0)") }
         let work = Task {
-            try await BackupEngine.$leftoverRemoved.withValue({ printError("kumo: \($0)") }) {
-                var command = try parseAsRoot(nil)
-                // The emulator stops its servers gracefully on the same signals by itself.
-                Interruption.respond(command is EmulatorCommand ? .observe : .cancel)
-                if var asyncCommand = command as? any AsyncParsableCommand {
-                    try await asyncCommand.run()
-                } else {
-                    try command.run()
-                }
+            var command = try parseAsRoot(nil)
+            // The emulator stops its servers gracefully on the same signals by itself.
+            Interruption.respond(command is EmulatorCommand ? .observe : .cancel)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
             }
         }
         Interruption.install { work.cancel() }

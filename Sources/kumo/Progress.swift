@@ -56,10 +56,9 @@ final class ProgressReporter: Sendable {
             }
             let isNew = state.current == nil
             state.current = snapshot
-            if isNew {
-                state.phaseStarted = now
-                state.lastWritten = now
-            }
+            // A phase starts when the one before it ended (or when the reporter was made), not at its first
+            // report, which may come only when its first file is done.
+            if isNew { state.lastWritten = now }
             let elapsed = Self.seconds(now - state.phaseStarted)
             switch style {
             case .terminal:
@@ -105,6 +104,7 @@ final class ProgressReporter: Sendable {
         }
         if let files = snapshot.filesDone, snapshot.filesTotal != nil { text += " (\(plural(files, "file")))" }
         state.current = nil
+        state.phaseStarted = now
         let prefix = style == .terminal && state.drawnOnTerminal ? "\r\u{1B}[K" : ""
         state.drawnOnTerminal = false
         return prefix + text + "\n"

@@ -25,17 +25,18 @@ enum ExitStatus: Int32, CaseIterable {
     /// Stopped by SIGTERM.
     case terminated = 143
 
+    /// One line each, short enough for an 80-column help screen.
     var meaning: String {
         switch self {
         case .success: "success"
-        case .checkFailed: "a check failed (verify found damage, repair left a backup unrestorable, kv get found no value) or the command failed in another way"
-        case .usage: "usage error: unknown command or option, bad value, restore directory not empty"
-        case .notFound: "not found: backup, store, container, blob, key file or secret"
-        case .locked: "locked: the store is open in another process, or another run holds the backup lock"
-        case .accessDenied: "access denied: authentication or authorization failed (key, SAS, token, role)"
-        case .unavailable: "unavailable: the service could not be reached or kept failing (connection, timeout, 5xx)"
-        case .interrupted: "interrupted by Ctrl-C (SIGINT) after cleaning up"
-        case .terminated: "stopped by SIGTERM after cleaning up"
+        case .checkFailed: "a check failed (verify, repair, kv get) or another failure"
+        case .usage: "usage: unknown command or option, bad value, non-empty restore dir"
+        case .notFound: "not found: backup, store, container, blob, key file, secret"
+        case .locked: "locked: the store is open elsewhere, or the backup lock is held"
+        case .accessDenied: "access denied: a key, SAS, token or role was refused"
+        case .unavailable: "unavailable: unreachable, timed out, or 5xx after retries"
+        case .interrupted: "interrupted by Ctrl-C (SIGINT), after cleaning up"
+        case .terminated: "stopped by SIGTERM, after cleaning up"
         }
     }
 

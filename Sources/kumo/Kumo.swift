@@ -9,7 +9,15 @@ struct Kumo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kumo",
         abstract: "A key-value store on RocksDB, with backups, encryption and change streams on Azure.",
-        discussion: "Set KUMO_LOG_LEVEL (trace, debug, info, notice, warning, error) to log to standard error; secrets are never logged.",
+        discussion: """
+            Set KUMO_LOG_LEVEL (trace, debug, info, notice, warning, error) to log to standard error; secrets are \
+            never logged. Retries are logged at the default level (warning). Progress goes to standard error: \
+            redrawn on a terminal, a line every KUMO_PROGRESS_INTERVAL seconds (default 10) otherwise, none with \
+            --json.
+
+            Exit codes:
+            \(ExitStatus.table)
+            """,
         version: KumoVersion.string,
         subcommands: [KVCommand.self, BackupCommand.self, BlobCommand.self, KeyVaultCommand.self, EmulatorCommand.self, DemoCommand.self]
     )

@@ -89,21 +89,23 @@ def test_encrypted_backups_with_key_vault_and_no_secret_in_any_log(traced_emulat
     db = tmp_path / "db"
     for index in range(50):
         kumo.run("kv", "put", "--db", str(db), f"key{index:03}", f"value {index}")
-    target = ["--to", "azure://backups/kv1", "--connection-string-secret", secret_url]
+    account = ["--connection-string-secret", secret_url]
+    target = ["--to", "azure://backups/kv1", *account]
+    source = ["--from", "azure://backups/kv1", *account]
     kumo.run("backup", "create", "--db", str(db), *target, "--encrypt-with", key_url, "--json")
     kumo.run("kv", "put", "--db", str(db), "key999", "after the rotation")
     kumo.run("keyvault", "key", "rotate", "backup-kek")
     second = json.loads(kumo.run("backup", "create", "--db", str(db), *target, "--encrypt-with", key_url, "--json").stdout)
 
-    manifest = json.loads(kumo.run("backup", "show", second["id"], *target, "--json").stdout)
+    manifest = json.loads(kumo.run("backup", "show", second["id"], *source, "--json").stdout)
     kek_ids = {f["encryption"]["dataKey"]["kekID"] for f in manifest["files"] if f.get("encryption")}
     assert all(f.get("encryption") for f in manifest["files"]), "every file of an encrypted backup is encrypted"
     assert any(kid.endswith("/" + first_version) for kid in kek_ids), "reused SSTs keep the version that wrapped them"
     assert len(kek_ids) == 2 and all(kid.startswith(key_url + "/") for kid in kek_ids)
 
-    rekeyed = json.loads(kumo.run("backup", "rekey", *target, "--new-key", key_url, "--json").stdout)
+    rekeyed = json.loads(kumo.run("backup", "rekey", *source, "--new-key", key_url, "--json").stdout)
     assert rekeyed["rewrappedKeys"] > 0
-    manifest = json.loads(kumo.run("backup", "show", second["id"], *target, "--json").stdout)
+    manifest = json.loads(kumo.run("backup", "show", second["id"], *source, "--json").stdout)
     assert len({f["encryption"]["dataKey"]["kekID"] for f in manifest["files"]}) == 1
 
     # No key argument: the manifest names the Key Vault key.

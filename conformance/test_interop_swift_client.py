@@ -29,7 +29,7 @@ def test_swift_upload_sdk_download(emulator_connection_string, container, tmp_pa
     name = f"from-swift/{uuid.uuid4().hex} ü.bin"
     # 1 MiB blocks force staged blocks for the larger sizes.
     kumo(emulator_connection_string, "upload", str(source), "--container", container.container_name,
-         "--name", name, "--block-size-mi-b", "1", "--concurrency", "3")
+         "--name", name, "--block-size", "1MiB", "--concurrency", "3")
     blob = container.get_blob_client(name)
     assert blob.download_blob().readall() == data
     properties = blob.get_blob_properties()
@@ -49,7 +49,7 @@ def test_sdk_upload_swift_download(emulator_connection_string, container, tmp_pa
     staged.get_container_client(container.container_name).upload_blob(name, data, max_concurrency=2)
     target = tmp_path / "target.bin"
     kumo(emulator_connection_string, "download", name, "--container", container.container_name,
-         "--to", str(target), "--chunk-size-mi-b", "1", "--concurrency", "4")
+         "--to", str(target), "--chunk-size", "1MiB", "--concurrency", "4")
     assert target.read_bytes() == data
 
 

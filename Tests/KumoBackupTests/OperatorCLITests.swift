@@ -6,10 +6,14 @@ import KumoBackup
 import KumoKV
 import Testing
 
+/// Foundation's Process.run walks the open file descriptors while it launches; launches from these tests take
+/// turns so that two of them never walk each other's half-made pipes.
+let processLaunch = NSLock()
+
 /// `kumo` as an operator meets it: one word for each direction, only the options a command uses, sizes with
 /// units, ids by prefix, suggestions for typos, an exit code per kind of failure and messages without type
 /// names. Every test runs the built binary.
-@Suite("kumo: one consistent command line")
+@Suite("kumo: one consistent command line", .serialized)
 struct OperatorCLITests {
     struct Run {
         var status: Int32
@@ -41,7 +45,7 @@ struct OperatorCLITests {
         let error = Pipe()
         process.standardOutput = output
         process.standardError = error
-        try process.run()
+        try processLaunch.withLock { try process.run() }
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -12,9 +12,10 @@ enum AzureAccess {
         do {
             return try AsyncHTTPClientTransport.fromEnvironment()
         } catch {
-            // A CA file that cannot be read must stop the command, not quietly fall back to the system roots.
-            FileHandleOutput.writeToStandardError("Error: KUMO_CA_FILE: \(error)\n")
-            exit(2)
+            // A CA file that cannot be read (or a timeout that does not parse) must stop the command, not quietly
+            // fall back to the system roots or a default; the error names its variable.
+            FileHandleOutput.writeToStandardError("Error: \((error as? AzureError)?.message ?? String(describing: error))\n")
+            exit(ExitStatus.usage.rawValue)
         }
     }()
 

@@ -85,7 +85,7 @@ enum ErrorReport {
         case let error as KVError:
             return (status(of: error).rawValue, "Error: \(error.message)")
         case let error as AzureError:
-            return (status(of: error).rawValue, "Error: \(text(of: error))")
+            return (status(of: error).rawValue, "Error: \(text(of: error, arguments: arguments))")
         case let error as AzureAccessFailure:
             return (ExitStatus.accessDenied.rawValue, "Error: \(error.message)")
         default:
@@ -134,7 +134,7 @@ enum ErrorReport {
 
     /// An Azure error as a sentence: the service's words, its status and error code, and what to do for the
     /// errors operators meet first.
-    static func text(of error: AzureError) -> String {
+    static func text(of error: AzureError, arguments: [String] = []) -> String {
         var text = error.message
         var details: [String] = []
         if let errorCode = error.errorCode { details.append(errorCode) }
@@ -143,7 +143,9 @@ enum ErrorReport {
         if !details.isEmpty { text += " (\(details.joined(separator: ", ")))" }
         switch error.errorCode {
         case "ContainerNotFound":
-            text += "; create the container first: kumo blob container create <name>"
+            // The service does not say which container; the command line does.
+            let named = arguments.firstIndex(of: "--container").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil }
+            text += "; create the container first: kumo blob container create \(named ?? "<name>")"
         case "AuthenticationFailed":
             text += "; check the account key or SAS (and that the SAS has not expired)"
         case "AuthorizationPermissionMismatch", "AuthorizationFailure":

@@ -249,6 +249,11 @@ struct OperatorCLITests {
             let noContainer = try await Self.kumo(["backup", "create", "--db", scratch.path + "/db", "--to", "azure://not-made-yet/x", "--connection-string", connectionString(port: port)])
             #expect(noContainer.status == 3)
             #expect(noContainer.error.contains("'not-made-yet'") && noContainer.error.contains("kumo blob container create not-made-yet"), "\(noContainer.error)")
+            let file = scratch.path + "/small.txt"
+            try Data("small".utf8).write(to: URL(fileURLWithPath: file))
+            let blobUpload = try await Self.kumo(["blob", "upload", file, "--container", "not-made-yet", "--connection-string", connectionString(port: port)])
+            #expect(blobUpload.status == 3)
+            #expect(blobUpload.error.contains("kumo blob container create not-made-yet"), "\(blobUpload.error)")
         }
 
         // Usage: an invalid container name is called that, before any request.

@@ -14,7 +14,10 @@ enum AzureAccess {
         } catch {
             // A CA file that cannot be read (or a timeout that does not parse) must stop the command, not quietly
             // fall back to the system roots or a default; the error names its variable.
-            FileHandleOutput.writeToStandardError("Error: \((error as? AzureError)?.message ?? String(describing: error))\n")
+            // The library's message ends with the default it would fall back to; the command does not fall back.
+            let message = ((error as? AzureError)?.message ?? String(describing: error)).replacingOccurrences(
+                of: #"; using [0-9.]+ s$"#, with: "", options: .regularExpression)
+            FileHandleOutput.writeToStandardError("Error: \(message)\n")
             exit(ExitStatus.usage.rawValue)
         }
     }()

@@ -147,3 +147,18 @@ public struct BlobContainerClient: Sendable {
         }
     }
 }
+
+extension BlobContainerClient {
+    /// Azure's container naming rules: 3-63 characters of lowercase letters, digits and single hyphens,
+    /// starting and ending with a letter or digit. Worth checking before a request: the service answers a bad
+    /// name with ContainerNotFound or InvalidResourceName, which sends people looking for the wrong mistake.
+    public static func isValidName(_ name: String) -> Bool {
+        let allowed = name.utf8.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-")
+        }
+        return (3...63).contains(name.utf8.count) && allowed && !name.hasPrefix("-") && !name.hasSuffix("-") && !name.contains("--")
+    }
+
+    /// How ``isValidName(_:)`` is explained when a name breaks it.
+    public static let nameRules = "Azure container names are 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit"
+}

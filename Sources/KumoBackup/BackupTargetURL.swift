@@ -1,6 +1,7 @@
 import AzureCore
 import AzureStorageBlobs
 import Foundation
+import KumoKV
 
 /// Opens a backup target from a URL:
 /// - `file:///var/backups/kumo` (or a plain path): a local directory;
@@ -31,7 +32,7 @@ public enum BackupTargets {
         }
         if !url.contains("://") {
             guard !url.isEmpty else { throw BackupError(.invalidArgument, "the backup target is empty") }
-            return try LocalDirectoryTarget(root: absolutePath(url), create: createIfMissing)
+            return try LocalDirectoryTarget(root: Store.absolutePath((url as NSString).expandingTildeInPath), create: createIfMissing)
         }
         if url.hasPrefix("azure://") {
             guard let connection, !connection.isEmpty else {
@@ -86,22 +87,12 @@ public enum BackupTargets {
         throw BackupError(.invalidArgument, "unsupported backup target '\(Redaction.redact(url))' (use file://, azure:// or https://)")
     }
 
-    /// Azure's container naming rules: 3-63 characters, lowercase letters, digits and single hyphens, starting
-    /// and ending with a letter or digit. Checked here because the service answers a bad name with
-    /// ContainerNotFound or InvalidResourceName, which sends people looking for the wrong mistake.
+    /// Refuses a container name Azure would not accept, before any request (see
+    /// ``BlobContainerClient/isValidName(_:)``).
     static func validateContainerName(_ name: String, in url: String) throws {
-        let allowed = name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }
-        guard (3...63).contains(name.count), allowed, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
-            throw BackupError(.invalidArgument, "'\(BackupManifest.printable(name))' in \(url) is not a valid container name: Azure container names are 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit")
+        guard BlobContainerClient.isValidName(name) else {
+            throw BackupError(.invalidArgument, "'\(BackupManifest.printable(name))' in \(url) is not a valid container name: \(BlobContainerClient.nameRules)")
         }
-    }
-
-    /// `path` made absolute against the working directory, so that messages and manifests do not depend on
-    /// where a command ran.
-    static func absolutePath(_ path: String) -> String {
-        let expanded = (path as NSString).expandingTildeInPath
-        let base = expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded)
-        return base.standardizedFileURL.path
     }
 
     private static func split(_ text: Substring) -> (String, String) {

@@ -47,13 +47,18 @@ public final class Store: @unchecked Sendable {
         try await BlockingIO.run { try Store(path: path, options: options) }
     }
 
+    /// `path` made absolute against the working directory and standardized (no `.` or `..` segments).
+    public static func absolutePath(_ path: String) -> String {
+        let joined = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return URL(fileURLWithPath: joined).standardizedFileURL.path
+    }
+
     /// Opens (or creates) the database at `path`, blocking the calling thread. Prefer ``open(at:options:)``
     /// from async code.
     public init(path: String, options: StoreOptions = StoreOptions()) throws {
         // Absolute, so that checkpoints beside the store, backup manifests and messages name the same place
         // wherever the process's working directory is.
-        let path = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        self.path = URL(fileURLWithPath: path).standardizedFileURL.path
+        self.path = Store.absolutePath(path)
         self.options = options
         rocksOptions = RocksOptions(options)
         writeOptionsTable = [

@@ -50,12 +50,10 @@ struct BlobAccountOptions: ParsableArguments {
     }
 }
 
-/// Azure's container naming rules, checked before a request: the service answers a bad name with
-/// ContainerNotFound or InvalidResourceName, which sends people looking for the wrong mistake.
+/// Refuses a container name Azure would not accept, before any request (see ``BlobContainerClient/isValidName(_:)``).
 func validateContainerName(_ name: String) throws {
-    let allowed = name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
-    guard (3...63).contains(name.count), allowed, !name.hasPrefix("-"), !name.hasSuffix("-"), !name.contains("--") else {
-        throw ValidationError("'\(name)' is not a valid container name: Azure container names are 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit")
+    guard BlobContainerClient.isValidName(name) else {
+        throw ValidationError("'\(name)' is not a valid container name: \(BlobContainerClient.nameRules)")
     }
 }
 

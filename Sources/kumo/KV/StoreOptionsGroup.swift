@@ -51,9 +51,7 @@ struct KeyFormatOptions: ParsableArguments {
 /// A path made absolute against the working directory, so that what the store and backups record (and the
 /// messages quoting it) do not depend on where a command happened to run.
 func absolutePath(_ path: String) -> String {
-    let expanded = (path as NSString).expandingTildeInPath
-    let url = expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded)
-    return url.standardizedFileURL.path
+    Store.absolutePath((path as NSString).expandingTildeInPath)
 }
 
 /// Turning bytes into text for people and scripts, and back.

@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "AzureSecurityKeyVault", targets: ["AzureSecurityKeyVault"]),
         .library(name: "AzureEmulator", targets: ["AzureEmulator"]),
         .library(name: "KumoBackup", targets: ["KumoBackup"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "AzureMessagingEventHubs", targets: ["AzureMessagingEventHubs"]),
         .executable(name: "kumo", targets: ["kumo"]),
     ],
     dependencies: [
@@ -88,6 +90,30 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "AMQP",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AzureMessagingEventHubs",
+            dependencies: [
+                "AMQP",
+                "AzureCore",
+                "AzureStorageBlobs",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "KumoBackup",
             dependencies: [
                 "KumoKV",
@@ -103,6 +129,8 @@ let package = Package(
             name: "AzureEmulator",
             dependencies: [
                 "KumoKV",
+                "AMQP",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -125,6 +153,7 @@ let package = Package(
                 "AzureEmulator",
                 "AzureIdentity",
                 "AzureSecurityKeyVault",
+                "AzureMessagingEventHubs",
                 "KumoBackup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -138,6 +167,12 @@ let package = Package(
             name: "kumo-backup-fuzzer",
             dependencies: ["KumoBackup"],
             path: "Fuzz/KumoBackupFuzzer",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "kumo-amqp-fuzzer",
+            dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/AMQPFuzzer",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -195,9 +230,29 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "AMQPTests",
+            dependencies: [
+                "AMQP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AzureMessagingEventHubsTests",
+            dependencies: [
+                "EmulatorTestSupport",
+                "AMQP", "AzureMessagingEventHubs", "AzureCore", "AzureStorageBlobs", "AzureIdentity", "AzureEmulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "AzureEmulatorTests",
             dependencies: [
                 "AzureEmulator",
+                "AMQP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

@@ -1,0 +1,1 @@
+print("kumo-amqp-fuzzer: build with scripts/fuzz-amqp")

@@ -105,7 +105,7 @@ public struct RetryPolicy: HTTPPipelinePolicy {
     }
 
     /// How long to wait before retry number `attempt + 1`.
-    func delay(attempt: Int, serverHint: Duration?) -> Duration {
+    package func delay(attempt: Int, serverHint: Duration?) -> Duration {
         if let serverHint { return min(serverHint, maxDelay) }
         switch mode {
         case .fixed: return delay

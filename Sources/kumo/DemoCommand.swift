@@ -79,7 +79,7 @@ struct DemoCommand: AsyncParsableCommand {
         configuration.logLevel = .critical
         let server = Task { [configuration] in
             defer { continuation.finish() }
-            try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in continuation.yield(endpoints) }
+            try await AzureEmulatorServer(configuration: configuration).run { (endpoints: EmulatorEndpoints) in continuation.yield(endpoints) }
         }
         defer { server.cancel() }
         var iterator = stream.makeAsyncIterator()

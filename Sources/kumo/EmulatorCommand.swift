@@ -146,7 +146,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         let names = accounts.map(\.name)
         let json = self.json
         let servesDevelopmentAccount = !noDevelopmentAccount
-        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
+        try await AzureEmulatorServer(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
             let start = EmulatorStart(endpoints: endpoints, servesDevelopmentAccount: servesDevelopmentAccount)
             if json {
                 print(start.json(firstAccount: names[0]))

@@ -14,7 +14,7 @@ struct AuthHardeningTests {
 
     @Test(arguments: dateOffsets)
     func sharedKeyRequestsOutsideFifteenMinutesAreRefused(_ offset: TimeInterval, _ status: Int) async throws {
-        try await LiveBlobEmulator.run { emulator in
+        try await LiveBlobEndpoint.run { emulator in
             let answer = try await emulator.send(
                 .PUT, "/dated", query: "restype=container", date: Date().addingTimeInterval(offset))
             #expect(answer.status == status)
@@ -35,7 +35,7 @@ struct AuthHardeningTests {
                     try BlobRequest(method: .get, target: "/devstoreaccount1/c", headers: fields), now: now)
                 return nil
             } catch {
-                return (error as? BlobServiceError)?.details.first?.1
+                return (error as? EmulatorError)?.details.first?.1
             }
         }
         #expect(check([]) == "Request date header not specified.")
@@ -71,7 +71,7 @@ struct AuthHardeningTests {
     }
 
     @Test func createPermissionWritesNewBlobsOnly() async throws {
-        try await LiveBlobEmulator.run { emulator in
+        try await LiveBlobEndpoint.run { emulator in
             #expect(try await emulator.send(.PUT, "/sas", query: "restype=container").status == 201)
             let create = try Self.containerSAS("sas", permissions: "c")
             let blobType = [("x-ms-blob-type", "BlockBlob")]

@@ -28,7 +28,7 @@ struct BlobFormatTests {
 
     @Test(arguments: ["<BlockList><Latest>AAA=</Latest>", "not xml", "<Other><Latest>A</Latest></Other>", "<BlockList><Bogus>A</Bogus></BlockList>"])
     func malformedBlockListsAreRejected(body: String) {
-        #expect(throws: BlobServiceError.self) { try RequestedBlockList.parse(Data(body.utf8)) }
+        #expect(throws: EmulatorError.self) { try RequestedBlockList.parse(Data(body.utf8)) }
     }
 
     @Test func rfc1123RoundTrip() throws {
@@ -44,7 +44,7 @@ struct BlobFormatTests {
             #expect(throws: Never.self) { try BlobResponder.validateContainerName(valid) }
         }
         for invalid in ["ab", "Upper", "-start", "end-", "dou--ble", "under_score", String(repeating: "a", count: 64)] {
-            #expect(throws: BlobServiceError.self) { try BlobResponder.validateContainerName(invalid) }
+            #expect(throws: EmulatorError.self) { try BlobResponder.validateContainerName(invalid) }
         }
     }
 }

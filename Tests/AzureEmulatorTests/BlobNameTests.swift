@@ -104,7 +104,7 @@ struct BlobNameTests {
         ("%C3%BCber%20name.txt", 201),
     ])
     func liveEmulatorRefusesNamesAzureRefuses(_ path: String, _ status: Int) async throws {
-        try await LiveBlobEmulator.run { emulator in
+        try await LiveBlobEndpoint.run { emulator in
             #expect(try await emulator.send(.PUT, "/names", query: "restype=container").status == 201)
             let answer = try await emulator.send(
                 .PUT, "/names/\(path)", headers: [("x-ms-blob-type", "BlockBlob")], body: Array("x".utf8))

@@ -91,7 +91,7 @@ struct BlobStorageSweepTests {
             clock.advance(days: 0.1)
             // Past its retention the blob is hidden at once, and the sweep removes it with its data.
             #expect(try await storage.listBlobs("acct", "box", prefix: "", delimiter: nil, marker: nil, limit: 10, include: include).0.isEmpty)
-            await #expect(throws: BlobServiceError.self) { try await storage.undeleteBlob("acct", "box", "doc") }
+            await #expect(throws: EmulatorError.self) { try await storage.undeleteBlob("acct", "box", "doc") }
             #expect(try await storage.sweep().purgedBlobs == 1)
             #expect(!FileManager.default.fileExists(atPath: storage.path(of: file)))
         }
@@ -122,7 +122,7 @@ struct BlobStorageSweepTests {
             // The current version's data stays.
             #expect(FileManager.default.fileExists(atPath: storage.path(of: secondFile)))
             #expect(try await storage.blob("acct", "box", "doc")?.size == 3)
-            await #expect(throws: BlobServiceError.self) { try await storage.undeleteBlob("acct", "box", "missing") }
+            await #expect(throws: EmulatorError.self) { try await storage.undeleteBlob("acct", "box", "missing") }
         }
     }
 }

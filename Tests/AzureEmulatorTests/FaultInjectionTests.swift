@@ -91,7 +91,7 @@ struct LeaseActionFaultTests {
     }
 
     @Test func liveEmulatorFailsOnlyRenewals() async throws {
-        try await LiveBlobEmulator.run(configure: {
+        try await LiveBlobEndpoint.run(configure: {
             $0.faults = FaultInjection(errorRate: 1, operations: ["lease-blob:renew"])
         }) { emulator in
             #expect(try await emulator.send(.PUT, "/leases", query: "restype=container").status == 201)

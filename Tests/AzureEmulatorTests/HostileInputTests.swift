@@ -122,7 +122,7 @@ struct HostileInputTests {
             do {
                 try parse()
                 Issue.record("accepted")
-            } catch let error as BlobServiceError {
+            } catch let error as EmulatorError {
                 #expect(error.code == "InvalidXmlDocument")
             } catch {
                 Issue.record("unexpected \(error)")
@@ -134,15 +134,15 @@ struct HostileInputTests {
         let xml = "<BlockList><Latest>QUE=</Latest></BlockList>"
         var utf16 = Data([0xFF, 0xFE])
         for unit in xml.utf16 { utf16.append(contentsOf: [UInt8(unit & 0xFF), UInt8(unit >> 8)]) }
-        #expect(throws: BlobServiceError.self) { try RequestedBlockList.parse(utf16) }
-        #expect(throws: BlobServiceError.self) { try RequestedBlockList.parse(utf16.dropFirst(2)) }
+        #expect(throws: EmulatorError.self) { try RequestedBlockList.parse(utf16) }
+        #expect(throws: EmulatorError.self) { try RequestedBlockList.parse(utf16.dropFirst(2)) }
         // Comments and the UTF-8 declaration stay fine.
         let plain = "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\"?><!-- list --><BlockList><Latest>QUE=</Latest></BlockList>"
         #expect(try RequestedBlockList.parse(Data(plain.utf8)).blocks.map(\.id) == ["QUE="])
     }
 
     @Test func liveEmulatorRefusesADocumentTypeInABlockList() async throws {
-        try await LiveBlobEmulator.run { emulator in
+        try await LiveBlobEndpoint.run { emulator in
             #expect(try await emulator.send(.PUT, "/xml", query: "restype=container").status == 201)
             let answer = try await emulator.send(
                 .PUT, "/xml/b", query: "comp=blocklist", body: Array(Self.expandingBlockList.utf8))

@@ -121,7 +121,7 @@ struct IdentityAndKeyVaultTests {
         let back = try VaultKeyMaterial.cipher(
             key, operation: "unwrapKey", algorithm: "A256KW", value: result.value, parameters: .init())
         #expect(back.value == Self.bytes(keyData))
-        #expect(throws: BlobServiceError.self) {
+        #expect(throws: EmulatorError.self) {
             try VaultKeyMaterial.cipher(
                 key, operation: "unwrapKey", algorithm: "A128KW", value: result.value, parameters: .init())
         }
@@ -188,7 +188,7 @@ struct IdentityAndKeyVaultTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory)
         let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
-        let server = Task { try await BlobEmulator(configuration: configuration).run { continuation.yield($0) } }
+        let server = Task { try await AzureEmulatorServer(configuration: configuration).run { continuation.yield($0) } }
         defer { server.cancel() }
         var iterator = stream.makeAsyncIterator()
         let endpoints = try #require(await iterator.next())

@@ -22,9 +22,9 @@ struct LeaseRulesTests {
         }
     }
 
-    static func outcome(_ action: LeaseAction, on state: LeaseState) -> Result<LeaseOutcome, BlobServiceError> {
+    static func outcome(_ action: LeaseAction, on state: LeaseState) -> Result<LeaseOutcome, EmulatorError> {
         #expect(lease(state)?.state(at: t0) ?? .available == state)
-        do throws(BlobServiceError) {
+        do throws(EmulatorError) {
             return .success(try LeaseRules.apply(action, to: lease(state), now: t0, resource: .blob, newID: { c }))
         } catch {
             return .failure(error)
@@ -130,7 +130,7 @@ struct LeaseRulesTests {
     }
 
     static func access(_ state: LeaseState, _ id: String?, require: Bool = true, resource: LeaseResource = .blob) -> String? {
-        do throws(BlobServiceError) {
+        do throws(EmulatorError) {
             try LeaseRules.checkAccess(lease(state), requestLeaseID: id, now: t0, resource: resource, requireLeaseID: require)
             return nil
         } catch {
@@ -156,7 +156,7 @@ struct LeaseRulesTests {
 
     @Test func actionHeadersAreValidated() {
         func parse(_ headers: [String: String]) -> String {
-            do throws(BlobServiceError) {
+            do throws(EmulatorError) {
                 return "\(try LeaseAction(headers: { headers[$0] }))"
             } catch {
                 return "\(error.code) \(error.details.first?.1 ?? "")"

@@ -36,7 +36,7 @@ struct SharedAccessSignatureTests {
         do {
             try body()
             return nil
-        } catch let error as BlobServiceError {
+        } catch let error as EmulatorError {
             return error.code
         } catch {
             return "\(error)"
@@ -94,7 +94,7 @@ struct SharedAccessSignatureTests {
         do {
             try Self.authorize(request, now: HTTPDate.parseISO8601(now)!)
             Issue.record("authorised at \(now)")
-        } catch let error as BlobServiceError {
+        } catch let error as EmulatorError {
             #expect(error.code == "AuthenticationFailed")
             let detail = error.details.first { $0.0 == "AuthenticationErrorDetail" }?.1 ?? ""
             #expect(detail.hasPrefix("Signature not valid in the specified time frame"))

@@ -15,7 +15,7 @@ public func withInProcessEmulator<T: Sendable>(
     let server = Task {
         // A run that fails before listening ends the stream, so the wait below cannot hang.
         defer { continuation.finish() }
-        try await BlobEmulator(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
+        try await AzureEmulatorServer(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
             continuation.yield(endpoints)
         }
     }

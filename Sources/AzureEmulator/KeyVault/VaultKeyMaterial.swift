@@ -9,8 +9,8 @@ enum VaultKeyMaterial {
     static let octOperations = ["encrypt", "decrypt", "wrapKey", "unwrapKey"]
     static let ecOperations = ["sign", "verify"]
 
-    static func badParameter(_ message: String) -> BlobServiceError {
-        BlobServiceError(status: 400, code: "BadParameter", message: message)
+    static func badParameter(_ message: String) -> EmulatorError {
+        EmulatorError(status: 400, code: "BadParameter", message: message)
     }
 
     static func generate(
@@ -82,7 +82,7 @@ enum VaultKeyMaterial {
             do {
                 key = try _RSA.Signing.PrivateKey(
                     n: try member("n"), e: try member("e"), d: try member("d"), p: try member("p"), q: try member("q"))
-            } catch let error as BlobServiceError {
+            } catch let error as EmulatorError {
                 throw error
             } catch {
                 throw badParameter("The RSA key members do not form a valid key.")
@@ -108,7 +108,7 @@ enum VaultKeyMaterial {
                 case "P-521": _ = try P521.Signing.PrivateKey(rawRepresentation: d)
                 default: throw badParameter("The specified curve \(curve) is not supported; use P-256, P-384 or P-521.")
                 }
-            } catch let error as BlobServiceError {
+            } catch let error as EmulatorError {
                 throw error
             } catch {
                 throw badParameter("The EC private key 'd' is not valid for \(curve).")
@@ -186,7 +186,7 @@ enum VaultKeyMaterial {
                 }
                 let unwrapped = try AES.KeyWrap.unwrap(value, using: kek)
                 return (unwrapped.withUnsafeBytes { Data($0) }, CipherParameters())
-            } catch let error as BlobServiceError {
+            } catch let error as EmulatorError {
                 throw error
             } catch {
                 throw badParameter("Unwrap failed: the wrapped key does not pass the integrity check for this key.")
@@ -225,7 +225,7 @@ enum VaultKeyMaterial {
                 guard let ivBytes = parameters.iv else { throw badParameter("Property 'iv' is required.") }
                 let iv = try AES._CBC.IV(ivBytes: ivBytes)
                 return (try AES._CBC.decrypt(value, using: symmetric, iv: iv, noPadding: noPadding), CipherParameters())
-            } catch let error as BlobServiceError {
+            } catch let error as EmulatorError {
                 throw error
             } catch {
                 throw badParameter(

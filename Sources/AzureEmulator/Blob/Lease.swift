@@ -53,9 +53,9 @@ enum LeaseAction: Equatable {
     case breakLease(period: Int?)
 
     /// Reads the action from the request headers, validating durations, periods and lease ids.
-    init(headers header: (String) -> String?) throws(BlobServiceError) {
+    init(headers header: (String) -> String?) throws(EmulatorError) {
         guard let action = header("x-ms-lease-action") else { throw .missingHeader("x-ms-lease-action") }
-        func leaseID(_ name: String) throws(BlobServiceError) -> String {
+        func leaseID(_ name: String) throws(EmulatorError) -> String {
             guard let value = header(name) else { throw .missingHeader(name) }
             guard UUID(uuidString: value) != nil else { throw .invalidHeader(name) }
             return value
@@ -101,7 +101,7 @@ enum LeaseRules {
     static func apply(
         _ action: LeaseAction, to current: LeaseRecord?, now: Date, resource: LeaseResource,
         newID: () -> String = { UUID().uuidString.lowercased() }
-    ) throws(BlobServiceError) -> LeaseOutcome {
+    ) throws(EmulatorError) -> LeaseOutcome {
         let state = current?.state(at: now) ?? .available
         switch action {
         case .acquire(let duration, let proposed):
@@ -175,7 +175,7 @@ enum LeaseRules {
     /// a leased resource must name its lease; any request that names a lease must name the active one.
     static func checkAccess(
         _ lease: LeaseRecord?, requestLeaseID: String?, now: Date, resource: LeaseResource, requireLeaseID: Bool
-    ) throws(BlobServiceError) {
+    ) throws(EmulatorError) {
         let state = lease?.state(at: now) ?? .available
         switch state {
         case .leased, .breaking:
@@ -192,7 +192,7 @@ enum LeaseRules {
     }
 }
 
-extension BlobServiceError {
+extension EmulatorError {
     static func missingHeader(_ name: String) -> Self {
         .init(status: 400, code: "MissingRequiredHeader", message: "An HTTP header that's mandatory for this request is not specified.", details: [("HeaderName", name)])
     }

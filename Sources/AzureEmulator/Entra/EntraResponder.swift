@@ -29,7 +29,7 @@ struct EntraResponder: Sendable {
             {
                 let certificate = try Certificate(derEncoded: document.derBytes)
                 guard let key = _RSA.Signing.PublicKey(certificate.publicKey) else {
-                    throw BlobServiceError(
+                    throw EmulatorError(
                         status: 400, code: "UnsupportedCertificate",
                         message:
                             "The certificate of client '\(principal.clientID)' has no RSA public key; client assertions must be RS256 or PS256."

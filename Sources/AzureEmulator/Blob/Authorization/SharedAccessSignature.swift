@@ -77,7 +77,7 @@ struct SharedAccessSignature {
     }
 
     /// Throws Azure's answer when the SAS does not authorise the request.
-    func authorize(_ context: Context) throws(BlobServiceError) {
+    func authorize(_ context: Context) throws(EmulatorError) {
         for name in isAccountSAS ? ["sv", "ss", "srt", "sp", "se"] : ["sv", "sr", "sp", "se"] where self[name].isEmpty {
             if name == "sp" || name == "se", !isAccountSAS, !self["si"].isEmpty {
                 continue  // may come from a stored access policy (rejected below)
@@ -194,7 +194,7 @@ struct SharedAccessSignature {
     }
 }
 
-extension BlobServiceError {
+extension EmulatorError {
     static func permissionMismatch() -> Self {
         .init(status: 403, code: "AuthorizationPermissionMismatch", message: "This request is not authorized to perform this operation using this permission.")
     }

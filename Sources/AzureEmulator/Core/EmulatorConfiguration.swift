@@ -48,7 +48,7 @@ public struct ServicePrincipal: Sendable, Hashable {
 /// How the emulator runs.
 public struct EmulatorConfiguration: Sendable {
     public var host: String
-    /// The Blob service port; 0 picks a free one (see ``BlobEmulator/run(onListening:)``).
+    /// The Blob service port; 0 picks a free one (see ``AzureEmulatorServer/run(onListening:)``).
     public var blobPort: Int
     /// Where containers, blobs and blocks are kept; they survive restarts.
     public var dataDirectory: String

@@ -13,7 +13,7 @@ struct BlobRequest {
     var query: [(name: String, value: String)]
     var headers: HTTPFields
 
-    init(method: HTTPRequest.Method, target: String, headers: HTTPFields) throws(BlobServiceError) {
+    init(method: HTTPRequest.Method, target: String, headers: HTTPFields) throws(EmulatorError) {
         self.method = method
         self.headers = headers
         let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -24,7 +24,7 @@ struct BlobRequest {
                 let nameValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard let name = String(nameValue[0]).removingPercentEncoding,
                     let value = String(nameValue.count > 1 ? nameValue[1] : "").removingPercentEncoding
-                else { throw BlobServiceError.invalidQuery(String(nameValue[0])) }
+                else { throw EmulatorError.invalidQuery(String(nameValue[0])) }
                 query.append((name, value))
             }
         }
@@ -32,11 +32,11 @@ struct BlobRequest {
         var segments = rawPath.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst()
         account = String(segments.popFirst() ?? "")
         if let container = segments.popFirst(), !container.isEmpty {
-            guard let decoded = String(container).removingPercentEncoding else { throw BlobServiceError.invalidResourceName() }
+            guard let decoded = String(container).removingPercentEncoding else { throw EmulatorError.invalidResourceName() }
             self.container = decoded
         }
         if let blob = segments.popFirst(), !blob.isEmpty {
-            guard let decoded = String(blob).removingPercentEncoding else { throw BlobServiceError.invalidResourceName() }
+            guard let decoded = String(blob).removingPercentEncoding else { throw EmulatorError.invalidResourceName() }
             self.blob = decoded
         }
     }
@@ -70,7 +70,7 @@ struct AccessConditions {
     var ifModifiedSince: Date?
     var ifUnmodifiedSince: Date?
 
-    init(_ request: BlobRequest) throws(BlobServiceError) {
+    init(_ request: BlobRequest) throws(EmulatorError) {
         ifMatch = request.header("If-Match")
         ifNoneMatch = request.header("If-None-Match")
         if let text = request.header("If-Modified-Since") {
@@ -92,7 +92,7 @@ struct AccessConditions {
     }
 
     /// Throws the service's answer when the conditions fail. Reads answer 304 where writes answer 412.
-    func check(etag: String?, lastModified: Date?, isRead: Bool) throws(BlobServiceError) {
+    func check(etag: String?, lastModified: Date?, isRead: Bool) throws(EmulatorError) {
         let exists = etag != nil
         let modified = lastModified.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down)) }
         if let ifMatch {

@@ -31,7 +31,7 @@ enum BlobOperation: String, CaseIterable, Sendable {
     /// What an account SAS's `srt` must allow: `s`ervice, `c`ontainer or `o`bject.
     enum Scope: Character { case service = "s", container = "c", object = "o" }
 
-    init(_ request: BlobRequest) throws(BlobServiceError) {
+    init(_ request: BlobRequest) throws(EmulatorError) {
         let restype = request.queryValue("restype")
         let comp = request.queryValue("comp")
         let method = request.method

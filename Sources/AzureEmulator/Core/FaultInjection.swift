@@ -61,6 +61,6 @@ public struct FaultInjection: Sendable, Equatable {
     }
 }
 
-extension BlobServiceError {
+extension EmulatorError {
     static func serverBusy() -> Self { .init(status: 503, code: "ServerBusy", message: "The server is busy.") }
 }

@@ -16,21 +16,21 @@ struct BlobAnswer {
 
 /// A Blob endpoint of an emulator running in this process on free ports, and raw HTTP requests to it signed
 /// with the development account's Shared Key (or not signed, for SAS and bearer requests).
-struct LiveBlobEmulator {
+struct LiveBlobEndpoint {
     let endpoints: EmulatorEndpoints
     let client: HTTPClient
     let account = StorageAccount.development
 
     /// Runs an emulator with `configure`d settings in a fresh data directory for the duration of `body`.
     static func run<T: Sendable>(
-        configure: (inout EmulatorConfiguration) -> Void = { _ in }, _ body: (LiveBlobEmulator) async throws -> T
+        configure: (inout EmulatorConfiguration) -> Void = { _ in }, _ body: (LiveBlobEndpoint) async throws -> T
     ) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-live-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var configuration = EmulatorConfiguration(blobPort: 0, dataDirectory: directory)
         configure(&configuration)
         let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
-        let emulator = BlobEmulator(configuration: configuration)
+        let emulator = AzureEmulatorServer(configuration: configuration)
         let server = Task {
             defer { continuation.finish() }
             try await emulator.run { continuation.yield($0) }
@@ -43,7 +43,7 @@ struct LiveBlobEmulator {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let outcome: Result<T, any Error>
         do {
-            outcome = .success(try await body(LiveBlobEmulator(endpoints: endpoints, client: client)))
+            outcome = .success(try await body(LiveBlobEndpoint(endpoints: endpoints, client: client)))
         } catch {
             outcome = .failure(error)
         }

@@ -72,7 +72,7 @@ enum XMLRequestBody {
     /// Deepest element nesting accepted; Blob request bodies nest at most four levels (Cors rules).
     static let maxDepth = 32
 
-    static func check(_ data: Data) throws(BlobServiceError) {
+    static func check(_ data: Data) throws(EmulatorError) {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         // Not UTF-8 (UTF-16 with or without a byte-order mark has zero bytes), so another decoder could read
@@ -106,7 +106,7 @@ struct RequestedBlockList {
     var blocks: [(source: Source, id: String)]
 
     /// Parses `<BlockList><Latest>id</Latest>...</BlockList>`.
-    static func parse(_ data: Data) throws(BlobServiceError) -> RequestedBlockList {
+    static func parse(_ data: Data) throws(EmulatorError) -> RequestedBlockList {
         try XMLRequestBody.check(data)
         let delegate = BlockListParser()
         let parser = XMLParser(data: data)
@@ -165,7 +165,7 @@ struct XMLNode: Equatable {
     /// The trimmed text of child `name`, if that child exists.
     func value(_ name: String) -> String? { child(name).map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) } }
 
-    static func parse(_ data: Data) throws(BlobServiceError) -> XMLNode {
+    static func parse(_ data: Data) throws(EmulatorError) -> XMLNode {
         try XMLRequestBody.check(data)
         let delegate = TreeBuilder()
         let parser = XMLParser(data: data)

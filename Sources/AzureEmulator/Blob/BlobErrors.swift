@@ -1,14 +1,6 @@
-/// An error the emulator answers with: an HTTP status, Azure's error code (for Blob sent as `x-ms-error-code` and
-/// in the XML body, for Key Vault in the JSON body) and Azure's message for that code.
-struct BlobServiceError: Error, Sendable {
-    var status: Int
-    var code: String
-    var message: String
-    /// Extra elements of the XML error body, such as `AuthenticationErrorDetail`.
-    var details: [(String, String)] = []
-    /// Extra response headers, such as the `WWW-Authenticate` challenge of a refused bearer token.
-    var headers: [(String, String)] = []
-
+/// The Blob service's error codes, with the messages Azure sends for them. Lease, SAS and fault errors are
+/// next to their rules (``LeaseRules``, ``SharedAccessSignature``, ``FaultInjection``).
+extension EmulatorError {
     static func containerNotFound() -> Self { .init(status: 404, code: "ContainerNotFound", message: "The specified container does not exist.") }
     static func containerAlreadyExists() -> Self { .init(status: 409, code: "ContainerAlreadyExists", message: "The specified container already exists.") }
     static func blobNotFound() -> Self { .init(status: 404, code: "BlobNotFound", message: "The specified blob does not exist.") }
@@ -47,5 +39,4 @@ struct BlobServiceError: Error, Sendable {
     static func invalidXmlNodeValue(_ name: String) -> Self {
         .init(status: 400, code: "InvalidXmlNodeValue", message: "The value for one of the XML nodes is not in the correct format.", details: [("XmlNodeName", name)])
     }
-    static func internalError() -> Self { .init(status: 500, code: "InternalError", message: "The server encountered an internal error. Please retry the request.") }
 }

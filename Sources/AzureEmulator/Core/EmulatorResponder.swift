@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// One listener's front door: managed identity, Entra ID and Key Vault requests go to their responders,
 /// everything else is a Blob request. Entra ID and Key Vault answer on the HTTPS listener only, as their
@@ -30,5 +31,17 @@ struct EmulatorResponder: HTTPResponder {
             }
         }
         return try await blob.respond(to: request, context: context)
+    }
+}
+
+/// The request context of the emulator: Hummingbird's basics plus the connection, which fault injection
+/// closes and SAS `sip` checks read the client address from.
+struct EmulatorRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }

@@ -238,6 +238,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            exclude: ["Peers"],
             swiftSettings: strictSettings
         ),
         .testTarget(

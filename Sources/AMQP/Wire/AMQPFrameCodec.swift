@@ -49,7 +49,9 @@ public struct AMQPFrameDecoder: NIOSingleStepByteToMessageDecoder {
             return nil
         }
         headerAllowed = false
-        if case .sasl(.outcome) = frame.body {
+        // The AMQP header follows the SASL exchange: after the outcome a client receives it, after its init a
+        // server does. A frame can never start with "AMQP" (that size exceeds any max-frame-size).
+        if case .sasl = frame.body {
             headerAllowed = true
         }
         return .frame(frame)

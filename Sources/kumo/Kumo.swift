@@ -19,7 +19,10 @@ struct Kumo: AsyncParsableCommand {
             \(ExitStatus.table)
             """,
         version: KumoVersion.string,
-        subcommands: [KVCommand.self, BackupCommand.self, BlobCommand.self, KeyVaultCommand.self, EmulatorCommand.self, DemoCommand.self]
+        subcommands: [
+            KVCommand.self, BackupCommand.self, BlobCommand.self, KeyVaultCommand.self, EventHubsCommand.self, EmulatorCommand.self,
+            DemoCommand.self,
+        ]
     )
 
     static func main() async {

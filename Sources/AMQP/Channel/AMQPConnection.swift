@@ -128,7 +128,7 @@ public final class AMQPConnection: Sendable {
         } catch {
             openPromise.fail(error)
             closedPromise.succeed(())
-            throw AMQPError(code: .transport, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            throw AMQPError(code: .transport, message: "cannot connect to \(configuration.host):\(configuration.port): \(Self.describe(error))")
         }
         let handler = try await channel.pipeline.handler(type: AMQPChannelHandler.self).map {
             NIOLoopBound($0, eventLoop: channel.eventLoop)
@@ -146,6 +146,27 @@ public final class AMQPConnection: Sendable {
             throw AMQPError(code: .transport, message: "the connection to \(configuration.host):\(configuration.port) failed during open: \(error)")
         }
         return AMQPConnection(channel: channel, handler: handler, closedFuture: closedPromise.futureResult, remoteOpen: open)
+    }
+
+    /// The cause of a failed connect in words.
+    static func describe(_ error: any Error) -> String {
+        if let failures = error as? NIOConnectionError {
+            if let first = failures.connectionErrors.first { return describe(first.error) }
+            if let dns = failures.dnsAAAAError ?? failures.dnsAError { return "host not found (\(dns))" }
+            return "no address to connect to"
+        }
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ECONNRESET: return "connection reset"
+            case ENETUNREACH, EHOSTUNREACH: return "network unreachable"
+            default: return io.description
+            }
+        }
+        if case ChannelError.connectTimeout(let amount) = error as? ChannelError ?? .alreadyClosed {
+            return "timed out after \(amount.nanoseconds / 1_000_000_000) s"
+        }
+        return String(describing: error)
     }
 
     /// Begins a session.

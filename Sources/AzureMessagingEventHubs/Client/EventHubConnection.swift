@@ -290,7 +290,7 @@ actor EventHubConnection {
                 if mapped.code == .transport || mapped.code == .timeout, let generation { await invalidate(generation: generation) }
                 let wait = options.retryPolicy.delay(attempt: attempt, serverHint: nil)
                 attempt += 1
-                options.logger.warning("retrying \(operation) in \(wait) after \(mapped.message) (retry \(attempt) of \(options.retryPolicy.maxRetries))")
+                options.logger.warning("retrying \(operation) in \(EventHubsErrors.seconds(wait)) after \(mapped.message) (retry \(attempt) of \(options.retryPolicy.maxRetries))")
                 try await Task.sleep(for: wait)
             }
         }

@@ -170,7 +170,7 @@ public struct PartitionEvents: AsyncSequence, Sendable {
                     guard mapped.isRetriable, attempt < retry.maxRetries, !Task.isCancelled else { throw mapped }
                     let wait = retry.delay(attempt: attempt, serverHint: nil)
                     attempt += 1
-                    client.connection.options.logger.warning("retrying \(operation) in \(wait) after \(mapped.message) (retry \(attempt) of \(retry.maxRetries))")
+                    client.connection.options.logger.warning("retrying \(operation) in \(EventHubsErrors.seconds(wait)) after \(mapped.message) (retry \(attempt) of \(retry.maxRetries))")
                     try await Task.sleep(for: wait)
                 }
             }

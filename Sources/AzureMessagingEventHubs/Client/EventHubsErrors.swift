@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import AzureCore
 
 /// How AMQP failures become the `AzureError` every Azure client of Kumo throws: the service's condition is
@@ -45,6 +46,12 @@ enum EventHubsErrors {
         default:
             return AzureError(.invalidResponse, "\(operation) failed: \(amqp.message)")
         }
+    }
+
+    /// A wait as log lines show it: "1.8 s".
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: "%.1f s", value)
     }
 
     static func invalidResponse(_ message: String) -> AzureError {

@@ -177,6 +177,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "kumo-eventhubs-bench",
+            dependencies: ["AzureMessagingEventHubs", "AMQP"],
+            path: "Benchmarks/EventHubsBenchmark",
+            exclude: ["python_peer.py"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "kumo-kv-bench",
             dependencies: ["KumoKV"],
             path: "Benchmarks/KumoKVBenchmark",

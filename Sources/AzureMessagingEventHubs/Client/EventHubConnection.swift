@@ -45,6 +45,9 @@ struct EventHubEndpoint: Sendable {
     var port: Int
     var useTLS: Bool
     var eventHubName: String
+    /// The namespace as Microsoft's SDKs name it in checkpoint and ownership blobs: the host, and for the
+    /// development emulator the host and port (as Python's client reports `fully_qualified_namespace`).
+    var checkpointNamespace: String
 
     /// `amqps://namespace/hub`, the base of every entity address.
     var hubAddress: String { "amqps://\(fullyQualifiedNamespace)/\(eventHubName)" }
@@ -58,7 +61,8 @@ extension EventHubEndpoint {
         let hub = try parsed.resolvedEventHubName(eventHubName)
         let endpoint = EventHubEndpoint(
             fullyQualifiedNamespace: parsed.fullyQualifiedNamespace, host: parsed.fullyQualifiedNamespace, port: parsed.port,
-            useTLS: parsed.useTLS, eventHubName: hub)
+            useTLS: parsed.useTLS, eventHubName: hub,
+            checkpointNamespace: parsed.isDevelopmentEmulator ? "\(parsed.fullyQualifiedNamespace):\(parsed.port)" : parsed.fullyQualifiedNamespace)
         switch parsed.credential {
         case .sharedKey(let key): return (endpoint, .sharedKey(key))
         case .sharedAccessSignature(let signature): return (endpoint, .sharedAccessSignature(signature))

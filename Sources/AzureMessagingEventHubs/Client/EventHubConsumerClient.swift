@@ -46,7 +46,7 @@ public final class EventHubConsumerClient: Sendable {
     ) {
         let endpoint = EventHubEndpoint(
             fullyQualifiedNamespace: fullyQualifiedNamespace, host: fullyQualifiedNamespace, port: port, useTLS: useTLS,
-            eventHubName: eventHubName)
+            eventHubName: eventHubName, checkpointNamespace: fullyQualifiedNamespace)
         self.init(consumerGroup: consumerGroup, connection: EventHubConnection(endpoint: endpoint, credential: .token(credential), options: options))
     }
 

@@ -49,7 +49,7 @@ public final class EventHubProducerClient: Sendable {
     ) {
         let endpoint = EventHubEndpoint(
             fullyQualifiedNamespace: fullyQualifiedNamespace, host: fullyQualifiedNamespace, port: port, useTLS: useTLS,
-            eventHubName: eventHubName)
+            eventHubName: eventHubName, checkpointNamespace: fullyQualifiedNamespace)
         self.init(connection: EventHubConnection(endpoint: endpoint, credential: .token(credential), options: options))
     }
 

@@ -95,7 +95,7 @@ public final class EventProcessorClient: Sendable {
     ) async throws {
         let logger = options.clientOptions.logger
         let balancer = PartitionLoadBalancer(
-            fullyQualifiedNamespace: consumer.fullyQualifiedNamespace, eventHubName: consumer.eventHubName,
+            fullyQualifiedNamespace: consumer.connection.endpoint.checkpointNamespace, eventHubName: consumer.eventHubName,
             consumerGroup: consumerGroup, ownerID: options.identifier,
             ownershipExpirationInterval: options.partitionOwnershipExpirationInterval, strategy: options.loadBalancingStrategy)
         var partitionIDs: [String] = []
@@ -140,7 +140,7 @@ public final class EventProcessorClient: Sendable {
             owned.withLockedValue { _ = $0.removeValue(forKey: partition) }
         }
         let checkpoints = try await checkpointStore.listCheckpoints(
-            fullyQualifiedNamespace: consumer.fullyQualifiedNamespace, eventHubName: consumer.eventHubName, consumerGroup: consumerGroup)
+            fullyQualifiedNamespace: consumer.connection.endpoint.checkpointNamespace, eventHubName: consumer.eventHubName, consumerGroup: consumerGroup)
         for partition in partitions.sorted() {
             if let running = current[partition], !running.isCancelled, owned.withLockedValue({ $0[partition] != nil }) { continue }
             let checkpoint = checkpoints.first { $0.partitionID == partition }
@@ -155,7 +155,7 @@ public final class EventProcessorClient: Sendable {
             var readOptions = options.readOptions
             if readOptions.ownerLevel == nil { readOptions.ownerLevel = 0 }
             let template = Checkpoint(
-                fullyQualifiedNamespace: consumer.fullyQualifiedNamespace, eventHubName: consumer.eventHubName,
+                fullyQualifiedNamespace: consumer.connection.endpoint.checkpointNamespace, eventHubName: consumer.eventHubName,
                 consumerGroup: consumerGroup, partitionID: partition)
             let events = consumer.events(partitionID: partition, startingAt: start, options: readOptions)
             let store = checkpointStore

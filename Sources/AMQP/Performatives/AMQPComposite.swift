@@ -198,20 +198,27 @@ struct FieldReader {
     func composite<C: AMQPComposite>(_ index: Int, _ name: String, as type: C.Type) throws -> C? {
         let value = self[index]
         if value.isNull { return nil }
-        return try nested(name) { try C(described: value) }
+        return try nested(name, inner: C.shortName) { try C(described: value) }
     }
 
     func deliveryState(_ index: Int, _ name: String) throws -> AMQPDeliveryState? {
         let value = self[index]
         if value.isNull { return nil }
-        return try nested(name) { try AMQPDeliveryState(described: value) }
+        return try nested(name, inner: nil) { try AMQPDeliveryState(described: value) }
     }
 
-    private func nested<T>(_ name: String, _ body: () throws -> T) throws -> T {
+    /// Puts this field's path in front of a nested composite's error: "source.address: ..." read for
+    /// attach.source becomes "attach.source.address: ...".
+    private func nested<T>(_ name: String, inner: String?, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch var error as AMQPError {
-            error.message = "\(composite).\(name): " + error.message
+            let path = "\(composite).\(name)"
+            if let inner, error.message.hasPrefix(inner + ".") || error.message.hasPrefix(inner + ":") {
+                error.message = path + error.message.dropFirst(inner.count)
+            } else {
+                error.message = path + ": " + error.message
+            }
             throw error
         }
     }

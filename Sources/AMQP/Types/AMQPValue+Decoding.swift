@@ -101,6 +101,7 @@ struct AMQPValueReader {
         case FormatCode.list8, FormatCode.list32:
             try checkDepth(depth, FormatCode.name(code))
             var (content, count) = try compound(code, &buffer)
+            try checkCount(count, fitsIn: content, code)
             var elements: [AMQPValue] = []
             elements.reserveCapacity(count)
             for _ in 0..<count {
@@ -114,6 +115,7 @@ struct AMQPValueReader {
             guard count % 2 == 0 else {
                 throw AMQPError.malformed("\(FormatCode.name(code)) declares \(count) elements, an odd count")
             }
+            try checkCount(count, fitsIn: content, code)
             var entries: [AMQPMapEntry] = []
             entries.reserveCapacity(count / 2)
             for _ in 0..<(count / 2) {

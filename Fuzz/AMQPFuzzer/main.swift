@@ -2,9 +2,9 @@ import AMQP
 import NIOCore
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// Feeds one input to every reader of untrusted AMQP bytes: the frame decoder (with a small and a large
@@ -37,23 +37,23 @@ func tryInput(_ bytes: [UInt8]) {
 }
 
 #if KUMO_LIBFUZZER
-/// libFuzzer entry point; built by `scripts/fuzz-amqp` with `--sanitize fuzzer`.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    tryInput(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
-#else
-/// Without libFuzzer the same target replays inputs: `kumo-amqp-fuzzer FILE...` (a corpus, or a crash to check).
-func replay(_ paths: ArraySlice<String>) throws -> Int {
-    for path in paths {
-        tryInput(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    /// libFuzzer entry point; built by `scripts/fuzz-amqp` with `--sanitize fuzzer`.
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+        tryInput(Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
     }
-    return paths.count
-}
+#else
+    /// Without libFuzzer the same target replays inputs: `kumo-amqp-fuzzer FILE...` (a corpus, or a crash to check).
+    func replay(_ paths: ArraySlice<String>) throws -> Int {
+        for path in paths {
+            tryInput(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        }
+        return paths.count
+    }
 
-// A declaration rather than a statement: SwiftPM compiles this file as a library under `--sanitize fuzzer`, where
-// top-level statements are refused even in an inactive `#if` branch, and as a script otherwise, where this
-// global is initialized at startup.
-let replayedInputs = try replay(CommandLine.arguments.dropFirst())
+    // A declaration rather than a statement: SwiftPM compiles this file as a library under `--sanitize fuzzer`, where
+    // top-level statements are refused even in an inactive `#if` branch, and as a script otherwise, where this
+    // global is initialized at startup.
+    let replayedInputs = try replay(CommandLine.arguments.dropFirst())
 #endif

@@ -41,6 +41,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible, Equatable {
         /// The underlying transport (TCP, TLS) failed.
         public static let transport = Code(.transport)
 
+        /// The code's name, e.g. "malformedData".
         public var description: String { kind.rawValue }
     }
 
@@ -85,6 +86,7 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible, Equatable {
         )
     }
 
+    /// "AMQPError.<code>: <message>", for logs.
     public var description: String {
         "AMQPError.\(code): \(message)"
     }

@@ -34,12 +34,15 @@ let damagedVectors: [DamagedVector] = [
     DamagedVector("list32 of 4 GiB", "d0 ff ff ff ff 00 00 00 01", "list32 declares 4294967295 bytes but 4 remain"),
     DamagedVector("list8 size too small for its count", "c0 00", "list8 declares 0 bytes, too few for its count"),
     DamagedVector("list8 count lies", "c0 02 05 40", "list8 declares 5 elements in 1 bytes"),
-    DamagedVector("list32 count of 4 billion", "d0 00 00 00 05 ff ff ff ff 40", "list32 declares 4294967295 elements in 1 bytes"),
-    DamagedVector("list8 with bytes after its elements", "c0 03 01 40 40", "list8 has 1 bytes left after its 1 elements"),
+    DamagedVector(
+        "list32 count of 4 billion", "d0 00 00 00 05 ff ff ff ff 40", "list32 declares 4294967295 elements in 1 bytes"),
+    DamagedVector(
+        "list8 with bytes after its elements", "c0 03 01 40 40", "list8 has 1 bytes left after its 1 elements"),
     DamagedVector("list8 element overruns the list", "c0 02 01 52 01", "smalluint needs 1 bytes but 0 remain"),
     DamagedVector("list8 element cut by the list size", "c0 02 01 70 00 00 00 01", "uint needs 4 bytes but 0 remain"),
     DamagedVector("map8 with an odd count", "c1 03 01 40 40", "map8 declares 1 elements, an odd count"),
-    DamagedVector("map32 with an odd count", "d1 00 00 00 07 00 00 00 03 40 40 40", "map32 declares 3 elements, an odd count"),
+    DamagedVector(
+        "map32 with an odd count", "d1 00 00 00 07 00 00 00 03 40 40 40", "map32 declares 3 elements, an odd count"),
     DamagedVector("array8 without constructor", "e0 01 00", "array has no element constructor"),
     DamagedVector("array8 count lies", "e0 04 09 52 01 02", "array8 declares 9 elements in 2 bytes"),
     DamagedVector(
@@ -114,12 +117,14 @@ let damagedVectors: [DamagedVector] = [
             descriptor: .ulong(0x12),
             value: .list([.string("link"), .string("1"), .bool(false)])
         )
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: wrongHandle) }?.1
-            == "attach.handle: expected uint, found string")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: wrongHandle) }?.1
+                == "attach.handle: expected uint, found string")
 
         let missingRole = AMQPValue.described(descriptor: .ulong(0x12), value: .list([.string("link"), .uint(1)]))
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: missingRole) }?.1
-            == "attach.role: mandatory field is missing")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: missingRole) }?.1
+                == "attach.role: mandatory field is missing")
 
         let badSource = AMQPValue.described(
             descriptor: .ulong(0x12),
@@ -128,8 +133,9 @@ let damagedVectors: [DamagedVector] = [
                 .described(descriptor: .ulong(0x28), value: .list([.uint(3)])),
             ])
         )
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: badSource) }?.1
-            == "attach.source.address: expected string, found uint")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: badSource) }?.1
+                == "attach.source.address: expected string, found uint")
 
         let targetAsSource = AMQPValue.described(
             descriptor: .ulong(0x12),
@@ -138,40 +144,47 @@ let damagedVectors: [DamagedVector] = [
                 .described(descriptor: .ulong(0x29), value: .list([])),
             ])
         )
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: targetAsSource) }?.1
-            == "attach.source: expected descriptor 0x28 (amqp:source:list), found 0x29")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: targetAsSource) }?.1
+                == "attach.source: expected descriptor 0x28 (amqp:source:list), found 0x29")
 
         let channelMax = AMQPValue.described(
             descriptor: .ulong(0x10),
             value: .list([.string("c"), .null, .null, .uint(70000)])
         )
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: channelMax) }?.1
-            == "open.channel-max: 70000 does not fit a ushort")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: channelMax) }?.1
+                == "open.channel-max: 70000 does not fit a ushort")
 
         let settleMode = AMQPValue.described(
             descriptor: .ulong(0x12),
             value: .list([.string("link"), .uint(1), .bool(false), .ubyte(7)])
         )
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: settleMode) }?.1
-            == "attach.snd-settle-mode: 7 is not a sender settle mode (0, 1 or 2)")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: settleMode) }?.1
+                == "attach.snd-settle-mode: 7 is not a sender settle mode (0, 1 or 2)")
 
         let unknown = AMQPValue.described(descriptor: .ulong(0x99), value: .list([]))
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: unknown) }?.1
-            == "performative: unknown descriptor 0x99")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: unknown) }?.1
+                == "performative: unknown descriptor 0x99")
 
         let notDescribed = AMQPValue.list([])
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: notDescribed) }?.1
-            == "performative: expected a described list, found list")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: notDescribed) }?.1
+                == "performative: expected a described list, found list")
 
         let outcome = AMQPValue.described(descriptor: .ulong(0x44), value: .list([.ubyte(9)]))
-        #expect(amqpErrorMessage { _ = try AMQPSASLPerformative(described: outcome) }?.1
-            == "sasl-outcome.code: 9 is not a SASL code (0 to 4)")
+        #expect(
+            amqpErrorMessage { _ = try AMQPSASLPerformative(described: outcome) }?.1
+                == "sasl-outcome.code: 9 is not a SASL code (0 to 4)")
 
         let capabilities = AMQPValue.described(
             descriptor: .ulong(0x10),
             value: .list([.string("c"), .null, .null, .null, .null, .null, .null, .array([.uint(1)])])
         )
-        #expect(amqpErrorMessage { _ = try AMQPPerformative(described: capabilities) }?.1
-            == "open.offered-capabilities: expected symbol elements, found uint")
+        #expect(
+            amqpErrorMessage { _ = try AMQPPerformative(described: capabilities) }?.1
+                == "open.offered-capabilities: expected symbol elements, found uint")
     }
 }

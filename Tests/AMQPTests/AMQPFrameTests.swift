@@ -51,8 +51,9 @@ import Testing
 
         let empty = AMQPFrame(channel: 0, body: .amqp(.transfer(transfer), payload: nil))
         var emptyInput = buffer(encode(empty))
-        #expect(try AMQPFrame.decode(from: &emptyInput, maxFrameSize: 512)?.body
-            == .amqp(.transfer(transfer), payload: ByteBuffer()))
+        #expect(
+            try AMQPFrame.decode(from: &emptyInput, maxFrameSize: 512)?.body
+                == .amqp(.transfer(transfer), payload: ByteBuffer()))
     }
 
     @Test func extendedHeaderIsSkipped() throws {
@@ -60,8 +61,9 @@ import Testing
         let body = hex("005317c0020140")
         let bytes = hex("00000013 03 00 0005") + [0xde, 0xad, 0xbe, 0xef] + body
         var input = buffer(bytes)
-        #expect(try AMQPFrame.decode(from: &input, maxFrameSize: 512)
-            == AMQPFrame(channel: 5, body: .amqp(.end(AMQPEnd()), payload: nil)))
+        #expect(
+            try AMQPFrame.decode(from: &input, maxFrameSize: 512)
+                == AMQPFrame(channel: 5, body: .amqp(.end(AMQPEnd()), payload: nil)))
         var heartbeat = buffer(hex("0000000c 03 00 0000 00000000"))
         #expect(try AMQPFrame.decode(from: &heartbeat, maxFrameSize: 512)?.body == .empty)
     }
@@ -144,7 +146,8 @@ import Testing
 
     @Test func decoderReadsHeadersWhereTheyMayComeAndFramesElsewhere() throws {
         let outcome = AMQPFrame(channel: 0, body: .sasl(.outcome(AMQPSASLOutcome(code: .ok))))
-        let bytes = AMQPProtocolHeader.sasl.bytes
+        let bytes =
+            AMQPProtocolHeader.sasl.bytes
             + encode(AMQPFrame(channel: 0, body: .sasl(.mechanisms(AMQPSASLMechanisms(mechanisms: ["ANONYMOUS"])))))
             + encode(outcome) + AMQPProtocolHeader.amqp.bytes + encode(Self.open)
             + encode(AMQPFrame(channel: 0, body: .empty))
@@ -194,7 +197,9 @@ import Testing
         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(AMQPFrameEncoder()))
         let frames = [
             Self.open,
-            AMQPFrame(channel: 1, body: .amqp(.begin(AMQPBegin(nextOutgoingID: 0, incomingWindow: 1, outgoingWindow: 1)), payload: nil)),
+            AMQPFrame(
+                channel: 1,
+                body: .amqp(.begin(AMQPBegin(nextOutgoingID: 0, incomingWindow: 1, outgoingWindow: 1)), payload: nil)),
             AMQPFrame(channel: 1, body: .empty),
         ]
         var bytes = AMQPProtocolHeader.amqp.bytes

@@ -203,7 +203,8 @@ let compositeCases: [CompositeCase] = [
                 == "005311c01508" + "40" + "43" + "7000010000" + "7000010000" + "70ffffffff" + "404040"
         )
         #expect(
-            hexString(encode(AMQPSASLInit(mechanism: "ANONYMOUS", initialResponse: [], hostname: "localhost").described))
+            hexString(
+                encode(AMQPSASLInit(mechanism: "ANONYMOUS", initialResponse: [], hostname: "localhost").described))
                 == "005341c01903" + "a309414e4f4e594d4f5553" + "a000" + "a1096c6f63616c686f7374"
         )
     }
@@ -220,7 +221,8 @@ let compositeCases: [CompositeCase] = [
             descriptor: .symbol("amqp:sasl-mechanisms:list"),
             value: .list([.symbol("PLAIN")])
         )
-        #expect(try AMQPSASLPerformative(described: mechanisms) == .mechanisms(AMQPSASLMechanisms(mechanisms: ["PLAIN"])))
+        #expect(
+            try AMQPSASLPerformative(described: mechanisms) == .mechanisms(AMQPSASLMechanisms(mechanisms: ["PLAIN"])))
     }
 
     @Test func symbolMultipleReadsOneSymbolAndWritesAnArray() throws {
@@ -250,7 +252,8 @@ let compositeCases: [CompositeCase] = [
         let states: [AMQPDeliveryState] = [
             .received(sectionNumber: 0, sectionOffset: 0), .accepted, .rejected(nil), .rejected(sampleError), .released,
             .modified(deliveryFailed: nil, undeliverableHere: nil, messageAnnotations: nil),
-            .modified(deliveryFailed: true, undeliverableHere: true, messageAnnotations: [AMQPMapEntry(.symbol("a"), .null)]),
+            .modified(
+                deliveryFailed: true, undeliverableHere: true, messageAnnotations: [AMQPMapEntry(.symbol("a"), .null)]),
             .other(.described(descriptor: .ulong(0x34), value: .list([.binary([1])]))),
         ]
         for state in states {
@@ -263,15 +266,18 @@ let compositeCases: [CompositeCase] = [
 
     @Test func performativeNamesAndEnums() throws {
         let performatives: [AMQPPerformative] = [
-            .open(AMQPOpen(containerID: "c")), .begin(AMQPBegin(nextOutgoingID: 0, incomingWindow: 1, outgoingWindow: 1)),
+            .open(AMQPOpen(containerID: "c")),
+            .begin(AMQPBegin(nextOutgoingID: 0, incomingWindow: 1, outgoingWindow: 1)),
             .attach(AMQPAttach(name: "n", handle: 0, role: .sender)),
-            .flow(AMQPFlow(incomingWindow: 1, nextOutgoingID: 0, outgoingWindow: 1)), .transfer(AMQPTransfer(handle: 0)),
+            .flow(AMQPFlow(incomingWindow: 1, nextOutgoingID: 0, outgoingWindow: 1)),
+            .transfer(AMQPTransfer(handle: 0)),
             .disposition(AMQPDisposition(role: .receiver, first: 0)), .detach(AMQPDetach(handle: 0)), .end(AMQPEnd()),
             .close(AMQPClose()),
         ]
-        #expect(performatives.map(\.name) == [
-            "open", "begin", "attach", "flow", "transfer", "disposition", "detach", "end", "close",
-        ])
+        #expect(
+            performatives.map(\.name) == [
+                "open", "begin", "attach", "flow", "transfer", "disposition", "detach", "end", "close",
+            ])
         for performative in performatives {
             #expect(try AMQPPerformative(described: decodeAll(encode(performative.described))) == performative)
         }
@@ -280,7 +286,8 @@ let compositeCases: [CompositeCase] = [
             .challenge(AMQPSASLChallenge(challenge: [1])), .response(AMQPSASLResponse(response: [2])),
             .outcome(AMQPSASLOutcome(code: .auth)),
         ]
-        #expect(sasl.map(\.name) == ["sasl-mechanisms", "sasl-init", "sasl-challenge", "sasl-response", "sasl-outcome"])
+        #expect(
+            sasl.map(\.name) == ["sasl-mechanisms", "sasl-init", "sasl-challenge", "sasl-response", "sasl-outcome"])
         for performative in sasl {
             #expect(try AMQPSASLPerformative(described: decodeAll(encode(performative.described))) == performative)
         }

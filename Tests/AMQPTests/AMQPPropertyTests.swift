@@ -60,7 +60,9 @@ import Testing
                         frame.encode(into: &out)
                         var again = out
                         #expect(try AMQPFrame.decode(from: &again, maxFrameSize: .max) != nil)
-                        if case .amqp(.transfer, let payload?) = frame.body, let message = try? AMQPMessage.decode(from: payload) {
+                        if case .amqp(.transfer, let payload?) = frame.body,
+                            let message = try? AMQPMessage.decode(from: payload)
+                        {
                             let encoded = message.encoded()
                             #expect(try AMQPMessage.decode(from: ByteBuffer(bytes: encoded)).encoded() == encoded)
                         }
@@ -91,7 +93,10 @@ import Testing
             let channel = UInt16(recorded.Header.Channel)
             if frame.FrameType == "Transfer", let payload = body["Payload"].base64 {
                 let transfer = RecordedBody.transfer(body)
-                frames.append(encode(AMQPFrame(channel: channel, body: .amqp(.transfer(transfer), payload: ByteBuffer(bytes: payload)))))
+                frames.append(
+                    encode(
+                        AMQPFrame(
+                            channel: channel, body: .amqp(.transfer(transfer), payload: ByteBuffer(bytes: payload)))))
             } else if let performative = RecordedBody.performative(frame.FrameType, body) {
                 frames.append(encode(AMQPFrame(channel: channel, body: performative)))
             }
@@ -110,7 +115,9 @@ extension AMQPValue {
 
 /// Ways to damage bytes: flipped bits, cuts, inserted runs, and bytes set to constructors and lengths.
 enum Mutations {
-    static let interesting: [UInt8] = [0x00, 0x40, 0x45, 0x53, 0x70, 0x7f, 0x80, 0xa1, 0xb1, 0xc0, 0xc1, 0xd0, 0xd1, 0xe0, 0xf0, 0xff]
+    static let interesting: [UInt8] = [
+        0x00, 0x40, 0x45, 0x53, 0x70, 0x7f, 0x80, 0xa1, 0xb1, 0xc0, 0xc1, 0xd0, 0xd1, 0xe0, 0xf0, 0xff,
+    ]
 
     static func mutate(_ input: [UInt8], using random: inout SeededGenerator) -> [UInt8] {
         var bytes = input
@@ -123,7 +130,9 @@ enum Mutations {
             case 1:
                 bytes.removeSubrange(position...)
             case 2:
-                let run = (0..<Int.random(in: 1...8, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                let run = (0..<Int.random(in: 1...8, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
                 bytes.insert(contentsOf: run, at: position)
             case 3:
                 bytes[position] = interesting[Int.random(in: 0..<interesting.count, using: &random)]
@@ -154,11 +163,16 @@ enum RandomValues {
         case 1: return .bool(Bool.random(using: &random))
         case 2: return .ubyte(UInt8.random(in: 0...255, using: &random))
         case 3: return .ushort(UInt16.random(in: 0...UInt16.max, using: &random))
-        case 4: return .uint(interestingUnsigned(using: &random).map(UInt32.init(truncatingIfNeeded:)) ?? UInt32.random(in: 0...UInt32.max, using: &random))
+        case 4:
+            return .uint(
+                interestingUnsigned(using: &random).map(UInt32.init(truncatingIfNeeded:))
+                    ?? UInt32.random(in: 0...UInt32.max, using: &random))
         case 5: return .ulong(interestingUnsigned(using: &random) ?? random.next())
         case 6: return .byte(Int8.random(in: Int8.min...Int8.max, using: &random))
         case 7: return .short(Int16.random(in: Int16.min...Int16.max, using: &random))
-        case 8: return .int(Int32(truncatingIfNeeded: interestingSigned(using: &random) ?? Int64(bitPattern: random.next())))
+        case 8:
+            return .int(
+                Int32(truncatingIfNeeded: interestingSigned(using: &random) ?? Int64(bitPattern: random.next())))
         case 9: return .long(interestingSigned(using: &random) ?? Int64(bitPattern: random.next()))
         case 10:
             let float = Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &random))
@@ -173,18 +187,29 @@ enum RandomValues {
         case 16: return .timestamp(Int64(bitPattern: random.next()))
         case 17:
             let b = bytes(count: 16, using: &random)
-            return .uuid(UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])))
+            return .uuid(
+                UUID(
+                    uuid: (
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                        b[15]
+                    )))
         case 18: return .binary(bytes(count: length(using: &random), using: &random))
-        case 19: return .string(String(String.UnicodeScalarView((0..<length(using: &random)).map { _ in scalar(using: &random) })))
+        case 19:
+            return .string(
+                String(String.UnicodeScalarView((0..<length(using: &random)).map { _ in scalar(using: &random) })))
         case 20:
-            let ascii = (0..<length(using: &random)).map { _ in Character(Unicode.Scalar(UInt8.random(in: 0x20...0x7e, using: &random))) }
+            let ascii = (0..<length(using: &random)).map { _ in
+                Character(Unicode.Scalar(UInt8.random(in: 0x20...0x7e, using: &random)))
+            }
             return .symbol(String(ascii))
         case 21:
-            return .list((0..<Int.random(in: 0...6, using: &random)).map { _ in value(depth: depth + 1, using: &random) })
+            return .list(
+                (0..<Int.random(in: 0...6, using: &random)).map { _ in value(depth: depth + 1, using: &random) })
         case 22:
-            return .map((0..<Int.random(in: 0...4, using: &random)).map { _ in
-                AMQPMapEntry(value(depth: depth + 1, using: &random), value(depth: depth + 1, using: &random))
-            })
+            return .map(
+                (0..<Int.random(in: 0...4, using: &random)).map { _ in
+                    AMQPMapEntry(value(depth: depth + 1, using: &random), value(depth: depth + 1, using: &random))
+                })
         case 23:
             // Arrays are homogeneous: one kind for every element (described elements share the descriptor).
             let elementKind = Int.random(in: 0..<25, using: &random)
@@ -192,9 +217,11 @@ enum RandomValues {
             if elementKind == 24 {
                 let descriptor = AMQPValue.ulong(UInt64.random(in: 0...0x80, using: &random))
                 let innerKind = Int.random(in: 0..<23, using: &random)
-                return .array((0..<count).map { _ in
-                    .described(descriptor: descriptor, value: value(kind: innerKind, depth: depth + 1, using: &random))
-                })
+                return .array(
+                    (0..<count).map { _ in
+                        .described(
+                            descriptor: descriptor, value: value(kind: innerKind, depth: depth + 1, using: &random))
+                    })
             }
             return .array((0..<count).map { _ in value(kind: elementKind, depth: depth + 1, using: &random) })
         default:
@@ -212,20 +239,26 @@ enum RandomValues {
             }
         }
         let bodies: [AMQPMessage.Body] = [
-            .data((0..<Int.random(in: 1...3, using: &random)).map { _ in bytes(count: length(using: &random), using: &random) }),
+            .data(
+                (0..<Int.random(in: 1...3, using: &random)).map { _ in
+                    bytes(count: length(using: &random), using: &random)
+                }),
             .sequence([[value(depth: 1, using: &random)]]), .value(value(depth: 0, using: &random)),
         ]
         return AMQPMessage(
             header: maybe { AMQPMessage.Header(durable: true, priority: 1, ttl: 9, deliveryCount: 2) },
             deliveryAnnotations: maybe(map), messageAnnotations: maybe(map),
-            properties: maybe { AMQPMessage.Properties(messageID: .ulong(random.next()), subject: "s", groupSequence: 1) },
+            properties: maybe {
+                AMQPMessage.Properties(messageID: .ulong(random.next()), subject: "s", groupSequence: 1)
+            },
             applicationProperties: maybe(map), body: bodies[Int.random(in: 0..<3, using: &random)], footer: maybe(map)
         )
     }
 
     static func length(using random: inout SeededGenerator) -> Int {
         // Mostly short, sometimes over the 255-byte boundary of the 8-bit forms.
-        Int.random(in: 0..<8, using: &random) == 0 ? Int.random(in: 250...300, using: &random) : Int.random(in: 0...12, using: &random)
+        Int.random(in: 0..<8, using: &random) == 0
+            ? Int.random(in: 250...300, using: &random) : Int.random(in: 0...12, using: &random)
     }
 
     static func bytes(count: Int, using random: inout SeededGenerator) -> [UInt8] {

@@ -132,7 +132,9 @@ let writeVectors: [ValueVector] = [
     ValueVector("double", "82 c0 00 00 00 00 00 00 00", .double(-2)),
     ValueVector("decimal32", "74 00 00 00 01", .decimal32(1)),
     ValueVector("decimal64", "84 00 00 00 00 00 00 00 01", .decimal64(1)),
-    ValueVector("decimal128", "94" + String(repeating: " 00", count: 15) + " 01", .decimal128([UInt8](repeating: 0, count: 15) + [1])),
+    ValueVector(
+        "decimal128", "94" + String(repeating: " 00", count: 15) + " 01",
+        .decimal128([UInt8](repeating: 0, count: 15) + [1])),
     ValueVector("char", "73 00 00 00 41", .char("A")),
     ValueVector("timestamp", "83 00 00 00 00 00 00 03 e8", .timestamp(1000)),
     ValueVector("uuid", "98 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff", .uuid(sampleUUID)),

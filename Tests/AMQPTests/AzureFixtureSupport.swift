@@ -90,7 +90,9 @@ enum JSON: Sendable, Decodable, Equatable {
     var uuid: UUID? {
         guard let bytes = array?.compactMap(\.uint64), bytes.count == 16 else { return nil }
         let b = bytes.map { UInt8($0) }
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        return UUID(
+            uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+        )
     }
 }
 
@@ -182,7 +184,8 @@ enum RecordedBody {
 
     static func errorCondition(_ json: JSON) -> AMQPErrorCondition? {
         guard let condition = json["Condition"].string else { return nil }
-        return AMQPErrorCondition(condition: condition, description: json["Description"].nonEmptyString, info: fields(json["Info"]))
+        return AMQPErrorCondition(
+            condition: condition, description: json["Description"].nonEmptyString, info: fields(json["Info"]))
     }
 
     static func deliveryState(_ json: JSON) -> AMQPDeliveryState? {
@@ -198,8 +201,11 @@ enum RecordedBody {
             filter = entries.keys.sorted().map { key in
                 let entry = entries[key]!
                 let descriptor: AMQPValue =
-                    if let name = entry["Descriptor"].string { .symbol(name) } else { .ulong(entry["Descriptor"].uint64 ?? 0) }
-                return AMQPMapEntry(.symbol(key), .described(descriptor: descriptor, value: .string(entry["Value"].string ?? "")))
+                    if let name = entry["Descriptor"].string { .symbol(name) } else {
+                        .ulong(entry["Descriptor"].uint64 ?? 0)
+                    }
+                return AMQPMapEntry(
+                    .symbol(key), .described(descriptor: descriptor, value: .string(entry["Value"].string ?? "")))
             }
         }
         return AMQPSource(
@@ -228,65 +234,96 @@ enum RecordedBody {
         case "SASLMechanisms":
             return .sasl(.mechanisms(AMQPSASLMechanisms(mechanisms: symbols(body["Mechanisms"]) ?? [])))
         case "SASLInit":
-            return .sasl(.initial(AMQPSASLInit(
-                mechanism: body["Mechanism"].string ?? "", initialResponse: body["InitialResponse"].base64,
-                hostname: body["Hostname"].nonEmptyString
-            )))
+            return .sasl(
+                .initial(
+                    AMQPSASLInit(
+                        mechanism: body["Mechanism"].string ?? "", initialResponse: body["InitialResponse"].base64,
+                        hostname: body["Hostname"].nonEmptyString
+                    )))
         case "SASLOutcome":
-            return .sasl(.outcome(AMQPSASLOutcome(
-                code: AMQPSASLCode(rawValue: UInt8(body["Code"].uint64 ?? 0)) ?? .ok,
-                additionalData: body["AdditionalData"].base64
-            )))
+            return .sasl(
+                .outcome(
+                    AMQPSASLOutcome(
+                        code: AMQPSASLCode(rawValue: UInt8(body["Code"].uint64 ?? 0)) ?? .ok,
+                        additionalData: body["AdditionalData"].base64
+                    )))
         case "Open":
             // IdleTimeout is in nanoseconds; 0 means absent.
             let idle = body["IdleTimeout"].uint64.flatMap { $0 == 0 ? nil : UInt32(exactly: $0 / 1_000_000) }
-            return .amqp(.open(AMQPOpen(
-                containerID: body["ContainerID"].string ?? "", hostname: body["Hostname"].nonEmptyString,
-                maxFrameSize: body["MaxFrameSize"].uint32 ?? .max, channelMax: UInt16(body["ChannelMax"].uint64 ?? 65535),
-                idleTimeOut: idle, outgoingLocales: symbols(body["OutgoingLocales"]),
-                incomingLocales: symbols(body["IncomingLocales"]), offeredCapabilities: symbols(body["OfferedCapabilities"]),
-                desiredCapabilities: symbols(body["DesiredCapabilities"]), properties: fields(body["Properties"])
-            )), payload: nil)
+            return .amqp(
+                .open(
+                    AMQPOpen(
+                        containerID: body["ContainerID"].string ?? "", hostname: body["Hostname"].nonEmptyString,
+                        maxFrameSize: body["MaxFrameSize"].uint32 ?? .max,
+                        channelMax: UInt16(body["ChannelMax"].uint64 ?? 65535),
+                        idleTimeOut: idle, outgoingLocales: symbols(body["OutgoingLocales"]),
+                        incomingLocales: symbols(body["IncomingLocales"]),
+                        offeredCapabilities: symbols(body["OfferedCapabilities"]),
+                        desiredCapabilities: symbols(body["DesiredCapabilities"]),
+                        properties: fields(body["Properties"])
+                    )), payload: nil)
         case "Begin":
-            return .amqp(.begin(AMQPBegin(
-                remoteChannel: body["RemoteChannel"].uint64.map { UInt16($0) }, nextOutgoingID: body["NextOutgoingID"].uint32 ?? 0,
-                incomingWindow: body["IncomingWindow"].uint32 ?? 0, outgoingWindow: body["OutgoingWindow"].uint32 ?? 0,
-                handleMax: body["HandleMax"].uint32 ?? .max, offeredCapabilities: symbols(body["OfferedCapabilities"]),
-                desiredCapabilities: symbols(body["DesiredCapabilities"]), properties: fields(body["Properties"])
-            )), payload: nil)
+            return .amqp(
+                .begin(
+                    AMQPBegin(
+                        remoteChannel: body["RemoteChannel"].uint64.map { UInt16($0) },
+                        nextOutgoingID: body["NextOutgoingID"].uint32 ?? 0,
+                        incomingWindow: body["IncomingWindow"].uint32 ?? 0,
+                        outgoingWindow: body["OutgoingWindow"].uint32 ?? 0,
+                        handleMax: body["HandleMax"].uint32 ?? .max,
+                        offeredCapabilities: symbols(body["OfferedCapabilities"]),
+                        desiredCapabilities: symbols(body["DesiredCapabilities"]),
+                        properties: fields(body["Properties"])
+                    )), payload: nil)
         case "Attach":
             let role: AMQPRole = body["Role"].bool == true ? .receiver : .sender
-            return .amqp(.attach(AMQPAttach(
-                name: body["Name"].string ?? "", handle: body["Handle"].uint32 ?? 0, role: role,
-                sndSettleMode: AMQPSenderSettleMode(rawValue: UInt8(body["SenderSettleMode"].uint64 ?? 2)) ?? .mixed,
-                rcvSettleMode: AMQPReceiverSettleMode(rawValue: UInt8(body["ReceiverSettleMode"].uint64 ?? 0)) ?? .first,
-                source: source(body["Source"]), target: target(body["Target"]), unsettled: fields(body["Unsettled"]),
-                incompleteUnsettled: body["IncompleteUnsettled"].bool ?? false,
-                // Only a sender states an initial delivery count; the recorder prints 0 for receivers.
-                initialDeliveryCount: role == .sender ? body["InitialDeliveryCount"].uint32 : nil,
-                maxMessageSize: body["MaxMessageSize"].uint64.flatMap { $0 == 0 ? nil : $0 },
-                offeredCapabilities: symbols(body["OfferedCapabilities"]),
-                desiredCapabilities: symbols(body["DesiredCapabilities"]), properties: fields(body["Properties"])
-            )), payload: nil)
+            return .amqp(
+                .attach(
+                    AMQPAttach(
+                        name: body["Name"].string ?? "", handle: body["Handle"].uint32 ?? 0, role: role,
+                        sndSettleMode: AMQPSenderSettleMode(rawValue: UInt8(body["SenderSettleMode"].uint64 ?? 2))
+                            ?? .mixed,
+                        rcvSettleMode: AMQPReceiverSettleMode(rawValue: UInt8(body["ReceiverSettleMode"].uint64 ?? 0))
+                            ?? .first,
+                        source: source(body["Source"]), target: target(body["Target"]),
+                        unsettled: fields(body["Unsettled"]),
+                        incompleteUnsettled: body["IncompleteUnsettled"].bool ?? false,
+                        // Only a sender states an initial delivery count; the recorder prints 0 for receivers.
+                        initialDeliveryCount: role == .sender ? body["InitialDeliveryCount"].uint32 : nil,
+                        maxMessageSize: body["MaxMessageSize"].uint64.flatMap { $0 == 0 ? nil : $0 },
+                        offeredCapabilities: symbols(body["OfferedCapabilities"]),
+                        desiredCapabilities: symbols(body["DesiredCapabilities"]),
+                        properties: fields(body["Properties"])
+                    )), payload: nil)
         case "Flow":
-            return .amqp(.flow(AMQPFlow(
-                nextIncomingID: body["NextIncomingID"].uint32, incomingWindow: body["IncomingWindow"].uint32 ?? 0,
-                nextOutgoingID: body["NextOutgoingID"].uint32 ?? 0, outgoingWindow: body["OutgoingWindow"].uint32 ?? 0,
-                handle: body["Handle"].uint32, deliveryCount: body["DeliveryCount"].uint32,
-                linkCredit: body["LinkCredit"].uint32, available: body["Available"].uint32,
-                drain: body["Drain"].bool ?? false, echo: body["Echo"].bool ?? false, properties: fields(body["Properties"])
-            )), payload: nil)
+            return .amqp(
+                .flow(
+                    AMQPFlow(
+                        nextIncomingID: body["NextIncomingID"].uint32,
+                        incomingWindow: body["IncomingWindow"].uint32 ?? 0,
+                        nextOutgoingID: body["NextOutgoingID"].uint32 ?? 0,
+                        outgoingWindow: body["OutgoingWindow"].uint32 ?? 0,
+                        handle: body["Handle"].uint32, deliveryCount: body["DeliveryCount"].uint32,
+                        linkCredit: body["LinkCredit"].uint32, available: body["Available"].uint32,
+                        drain: body["Drain"].bool ?? false, echo: body["Echo"].bool ?? false,
+                        properties: fields(body["Properties"])
+                    )), payload: nil)
         case "Disposition":
-            return .amqp(.disposition(AMQPDisposition(
-                role: body["Role"].bool == true ? .receiver : .sender, first: body["First"].uint32 ?? 0,
-                last: body["Last"].uint32, settled: body["Settled"].bool ?? false, state: deliveryState(body["State"]),
-                batchable: body["Batchable"].bool ?? false
-            )), payload: nil)
+            return .amqp(
+                .disposition(
+                    AMQPDisposition(
+                        role: body["Role"].bool == true ? .receiver : .sender, first: body["First"].uint32 ?? 0,
+                        last: body["Last"].uint32, settled: body["Settled"].bool ?? false,
+                        state: deliveryState(body["State"]),
+                        batchable: body["Batchable"].bool ?? false
+                    )), payload: nil)
         case "Detach":
-            return .amqp(.detach(AMQPDetach(
-                handle: body["Handle"].uint32 ?? 0, closed: body["Closed"].bool ?? false,
-                error: errorCondition(body["Error"])
-            )), payload: nil)
+            return .amqp(
+                .detach(
+                    AMQPDetach(
+                        handle: body["Handle"].uint32 ?? 0, closed: body["Closed"].bool ?? false,
+                        error: errorCondition(body["Error"])
+                    )), payload: nil)
         case "End":
             return .amqp(.end(AMQPEnd(error: errorCondition(body["Error"]))), payload: nil)
         case "Close":

@@ -152,7 +152,9 @@ import Testing
             return
         }
         let wideStringArray = hex("e0 0c 02 b1 00 00 00 01 30 00 00 00 01 31")
-        #expect(payload.firstRange(of: wideStringArray) != nil, "\(frame): differs from Azure's bytes for an undocumented reason")
+        #expect(
+            payload.firstRange(of: wideStringArray) != nil,
+            "\(frame): differs from Azure's bytes for an undocumented reason")
         #expect(payload.count - reencoded.count == 6)
         #expect(try AMQPMessage.decode(from: buffer(reencoded)) == message)
     }

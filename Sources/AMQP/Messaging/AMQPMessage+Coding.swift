@@ -90,7 +90,9 @@ extension AMQPMessage {
         buffer.writeMultipleIntegers(FormatCode.described, FormatCode.smallULong, UInt8(section.rawValue))
     }
 
-    private static func writeMapSection(_ section: MessageSection, _ entries: [AMQPMapEntry]?, into buffer: inout ByteBuffer) {
+    private static func writeMapSection(
+        _ section: MessageSection, _ entries: [AMQPMapEntry]?, into buffer: inout ByteBuffer
+    ) {
         guard let entries else { return }
         writeSectionDescriptor(section, into: &buffer)
         AMQPValue.writeMap(entries, into: &buffer)
@@ -112,7 +114,8 @@ extension AMQPMessage {
             let offset = bytes.readableBytes - buffer.readableBytes
             let value = try reader.read(from: &buffer, depth: 0)
             guard case .described(let descriptor, let content) = value else {
-                throw AMQPError.malformed("message section at byte \(offset): expected a described value, found \(value.typeName)")
+                throw AMQPError.malformed(
+                    "message section at byte \(offset): expected a described value, found \(value.typeName)")
             }
             guard let section = MessageSection(descriptor: descriptor) else {
                 throw AMQPError.malformed(

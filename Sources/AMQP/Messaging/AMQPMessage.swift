@@ -14,6 +14,7 @@ public struct AMQPMessage: Sendable, Hashable {
         public var firstAcquirer: Bool
         public var deliveryCount: UInt32
 
+        /// Creates the value; omitted arguments take the spec's defaults.
         public init(
             durable: Bool = false,
             priority: UInt8 = 4,
@@ -38,7 +39,10 @@ public struct AMQPMessage: Sendable, Hashable {
         }
 
         public var fields: [AMQPValue] {
-            [.bool(durable), .ubyte(priority), .optional(ttl, AMQPValue.uint), .bool(firstAcquirer), .uint(deliveryCount)]
+            [
+                .bool(durable), .ubyte(priority), .optional(ttl, AMQPValue.uint), .bool(firstAcquirer),
+                .uint(deliveryCount),
+            ]
         }
     }
 
@@ -67,6 +71,7 @@ public struct AMQPMessage: Sendable, Hashable {
         public var groupSequence: UInt32?
         public var replyToGroupID: String?
 
+        /// Creates the value; omitted arguments take the spec's defaults.
         public init(
             messageID: AMQPValue? = nil,
             userID: [UInt8]? = nil,
@@ -153,6 +158,7 @@ public struct AMQPMessage: Sendable, Hashable {
     /// Descriptor 0x78.
     public var footer: [AMQPMapEntry]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         header: Header? = nil,
         deliveryAnnotations: [AMQPMapEntry]? = nil,

@@ -2,7 +2,8 @@
 ///
 /// Conforming types read fields by position, so a shortened list (missing trailing fields) means the defaults,
 /// and they write every field, trailing nulls included, because some peers (Microsoft's Python client) read
-/// fields by position and fail on a shortened list.
+/// fields by position and fail on a shortened list. A conforming type's properties are the spec's fields of the
+/// same names in camel case (part 2.7 for performatives, 3.2 and 3.5 for messaging), with the spec's defaults.
 public protocol AMQPComposite: Sendable, Hashable {
     /// The numeric descriptor, e.g. 0x10 for open.
     static var descriptorCode: UInt64 { get }

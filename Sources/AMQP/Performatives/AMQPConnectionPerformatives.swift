@@ -8,6 +8,7 @@ public struct AMQPErrorCondition: AMQPComposite {
     public var description: String?
     public var info: [AMQPMapEntry]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(condition: String, description: String? = nil, info: [AMQPMapEntry]? = nil) {
         self.condition = condition
         self.description = description
@@ -43,6 +44,7 @@ public struct AMQPOpen: AMQPComposite {
     public var desiredCapabilities: [String]?
     public var properties: [AMQPMapEntry]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         containerID: String,
         hostname: String? = nil,
@@ -105,6 +107,7 @@ public struct AMQPBegin: AMQPComposite {
     public var desiredCapabilities: [String]?
     public var properties: [AMQPMapEntry]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         remoteChannel: UInt16? = nil,
         nextOutgoingID: UInt32,
@@ -153,6 +156,7 @@ public struct AMQPEnd: AMQPComposite {
 
     public var error: AMQPErrorCondition?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(error: AMQPErrorCondition? = nil) {
         self.error = error
     }
@@ -173,6 +177,7 @@ public struct AMQPClose: AMQPComposite {
 
     public var error: AMQPErrorCondition?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(error: AMQPErrorCondition? = nil) {
         self.error = error
     }

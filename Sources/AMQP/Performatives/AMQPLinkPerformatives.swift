@@ -18,6 +18,7 @@ public struct AMQPAttach: AMQPComposite {
     public var desiredCapabilities: [String]?
     public var properties: [AMQPMapEntry]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         name: String,
         handle: UInt32,
@@ -96,6 +97,7 @@ public struct AMQPFlow: AMQPComposite {
     public var echo: Bool
     public var properties: [AMQPMapEntry]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         nextIncomingID: UInt32? = nil,
         incomingWindow: UInt32,
@@ -164,6 +166,7 @@ public struct AMQPTransfer: AMQPComposite {
     public var aborted: Bool
     public var batchable: Bool
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         handle: UInt32,
         deliveryID: UInt32? = nil,
@@ -227,6 +230,7 @@ public struct AMQPDisposition: AMQPComposite {
     public var state: AMQPDeliveryState?
     public var batchable: Bool
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         role: AMQPRole,
         first: UInt32,
@@ -270,6 +274,7 @@ public struct AMQPDetach: AMQPComposite {
     public var closed: Bool
     public var error: AMQPErrorCondition?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(handle: UInt32, closed: Bool = false, error: AMQPErrorCondition? = nil) {
         self.handle = handle
         self.closed = closed

@@ -67,6 +67,7 @@ public struct AMQPSource: AMQPComposite {
     public var outcomes: [String]?
     public var capabilities: [String]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         address: String? = nil,
         durable: UInt32 = 0,
@@ -132,6 +133,7 @@ public struct AMQPTarget: AMQPComposite {
     public var dynamicNodeProperties: [AMQPMapEntry]?
     public var capabilities: [String]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(
         address: String? = nil,
         durable: UInt32 = 0,

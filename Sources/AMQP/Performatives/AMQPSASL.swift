@@ -5,6 +5,7 @@ public struct AMQPSASLMechanisms: AMQPComposite {
 
     public var mechanisms: [String]
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(mechanisms: [String]) {
         self.mechanisms = mechanisms
     }
@@ -28,6 +29,7 @@ public struct AMQPSASLInit: AMQPComposite {
     public var initialResponse: [UInt8]?
     public var hostname: String?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(mechanism: String, initialResponse: [UInt8]? = nil, hostname: String? = nil) {
         self.mechanism = mechanism
         self.initialResponse = initialResponse
@@ -53,6 +55,7 @@ public struct AMQPSASLChallenge: AMQPComposite {
 
     public var challenge: [UInt8]
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(challenge: [UInt8]) {
         self.challenge = challenge
     }
@@ -74,6 +77,7 @@ public struct AMQPSASLResponse: AMQPComposite {
 
     public var response: [UInt8]
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(response: [UInt8]) {
         self.response = response
     }
@@ -105,6 +109,7 @@ public struct AMQPSASLOutcome: AMQPComposite {
     public var code: AMQPSASLCode
     public var additionalData: [UInt8]?
 
+    /// Creates the value; omitted arguments take the spec's defaults.
     public init(code: AMQPSASLCode, additionalData: [UInt8]? = nil) {
         self.code = code
         self.additionalData = additionalData

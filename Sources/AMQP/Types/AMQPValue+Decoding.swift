@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import NIOCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 extension AMQPValue {
     /// Reads one value in any AMQP 1.0 encoding and moves the reader index past it.
@@ -12,7 +13,8 @@ extension AMQPValue {
     ///   past the end of the bytes, invalid UTF-8, an odd map count, nesting deeper than `limits.maxDepth`).
     ///   On error the reader index is left where it was. The decoder never allocates by a stated length before
     ///   checking that the bytes are there, so hostile input cannot make it reserve memory it does not carry.
-    public static func decode(from buffer: inout ByteBuffer, limits: AMQPDecodingLimits = .default) throws -> AMQPValue {
+    public static func decode(from buffer: inout ByteBuffer, limits: AMQPDecodingLimits = .default) throws -> AMQPValue
+    {
         var copy = buffer
         let value = try AMQPValueReader(limits: limits).read(from: &copy, depth: 0)
         buffer = copy

@@ -1,9 +1,10 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import NIOCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 extension AMQPValue {
     /// Writes the value with the smallest encoding that holds it: uint0/ulong0, smalluint/smallulong,
@@ -91,7 +92,9 @@ extension AMQPValue {
                 Self.writeList(elements, into: &buffer)
                 return
             }
-            Self.writeCompound(count: elements.count, code8: FormatCode.array8, code32: FormatCode.array32, into: &buffer) {
+            Self.writeCompound(
+                count: elements.count, code8: FormatCode.array8, code32: FormatCode.array32, into: &buffer
+            ) {
                 layout.writeConstructor(into: &$0)
                 for element in elements {
                     element.writeData(layout, into: &$0)
@@ -217,7 +220,8 @@ extension AMQPValue {
         content(&buffer)
         let contentSize = buffer.writerIndex - start - 9
         if fitsCompound8(content: contentSize, count: count) {
-            buffer.setMultipleIntegers(code8, UInt8(truncatingIfNeeded: contentSize + 1), UInt8(truncatingIfNeeded: count), at: start)
+            buffer.setMultipleIntegers(
+                code8, UInt8(truncatingIfNeeded: contentSize + 1), UInt8(truncatingIfNeeded: count), at: start)
             moveBytes(in: &buffer, from: start + 9, to: start + 3, length: contentSize)
             buffer.moveWriterIndex(to: start + 3 + contentSize)
         } else {
@@ -231,7 +235,9 @@ extension AMQPValue {
     }
 
     /// Writes a compound element of an array, whose header width (1 or 4 bytes) the array's constructor fixed.
-    static func writeCompoundBody(count: Int, wide: Bool, into buffer: inout ByteBuffer, content: (inout ByteBuffer) -> Void) {
+    static func writeCompoundBody(
+        count: Int, wide: Bool, into buffer: inout ByteBuffer, content: (inout ByteBuffer) -> Void
+    ) {
         let start = buffer.writerIndex
         if wide {
             buffer.writeMultipleIntegers(UInt32(0), UInt32(0))
@@ -242,9 +248,11 @@ extension AMQPValue {
         let headerSize = wide ? 8 : 2
         let contentSize = buffer.writerIndex - start - headerSize
         if wide {
-            buffer.setMultipleIntegers(UInt32(truncatingIfNeeded: contentSize + 4), UInt32(truncatingIfNeeded: count), at: start)
+            buffer.setMultipleIntegers(
+                UInt32(truncatingIfNeeded: contentSize + 4), UInt32(truncatingIfNeeded: count), at: start)
         } else {
-            buffer.setMultipleIntegers(UInt8(truncatingIfNeeded: contentSize + 1), UInt8(truncatingIfNeeded: count), at: start)
+            buffer.setMultipleIntegers(
+                UInt8(truncatingIfNeeded: contentSize + 1), UInt8(truncatingIfNeeded: count), at: start)
         }
     }
 

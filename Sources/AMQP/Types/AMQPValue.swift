@@ -1,15 +1,18 @@
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// One key/value pair of an AMQP map. Maps are kept as ordered entries, not a dictionary, because the wire
 /// order matters to some peers and keys may be of any AMQP type.
 public struct AMQPMapEntry: Sendable, Hashable {
+    /// The key; AMQP allows any type, though Azure uses symbols and strings.
     public var key: AMQPValue
+    /// The value.
     public var value: AMQPValue
 
+    /// Creates an entry.
     public init(_ key: AMQPValue, _ value: AMQPValue) {
         self.key = key
         self.value = value
@@ -64,6 +67,7 @@ public struct AMQPDecodingLimits: Sendable {
     /// may declare; such a count is not bounded by the bytes that follow it.
     public var maxZeroWidthArrayCount: Int = 4096
 
+    /// Creates limits; the defaults suit any peer Kumo talks to.
     public init(maxDepth: Int = 32, maxZeroWidthArrayCount: Int = 4096) {
         self.maxDepth = maxDepth
         self.maxZeroWidthArrayCount = maxZeroWidthArrayCount

@@ -60,17 +60,20 @@ public struct AMQPFrame: Sendable, Hashable {
     ///   offset below 2 or past the frame, an unknown frame type, a body that is not a performative, or bytes
     ///   after a performative that carries no payload.
     public static func decode(from buffer: inout ByteBuffer, maxFrameSize: UInt32) throws -> AMQPFrame? {
-        guard let (size, dataOffset, type, channel) = buffer.getMultipleIntegers(
-            at: buffer.readerIndex,
-            as: (UInt32, UInt8, UInt8, UInt16).self
-        ) else {
+        guard
+            let (size, dataOffset, type, channel) = buffer.getMultipleIntegers(
+                at: buffer.readerIndex,
+                as: (UInt32, UInt8, UInt8, UInt16).self
+            )
+        else {
             return nil
         }
         guard size >= headerSize else {
             throw AMQPError.malformed("frame size \(size) is smaller than the 8-byte frame header")
         }
         guard size <= maxFrameSize else {
-            throw AMQPError(code: .frameTooLarge, message: "frame of \(size) bytes exceeds max-frame-size \(maxFrameSize)")
+            throw AMQPError(
+                code: .frameTooLarge, message: "frame of \(size) bytes exceeds max-frame-size \(maxFrameSize)")
         }
         guard dataOffset >= 2 else {
             throw AMQPError.malformed("frame data offset \(dataOffset) is below the minimum of 2")

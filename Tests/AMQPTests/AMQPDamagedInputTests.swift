@@ -48,7 +48,7 @@ let damagedVectors: [DamagedVector] = [
     DamagedVector(
         "array32 of a billion nulls",
         "f0 00 00 00 05 40 00 00 00 40",
-        "array32 of null declares 1073741824 elements, more than the limit of 4096"
+        "array32 of null declares 1073741824 elements, more than the 4096 of 4096 zero-width elements left"
     ),
     DamagedVector("array8 of uint with a short element", "e0 05 02 70 00 00 00", "uint needs 4 bytes but 3 remain"),
     DamagedVector("array8 with an unknown element constructor", "e0 03 01 ff 00", "unknown constructor 0xff"),
@@ -108,8 +108,15 @@ let damagedVectors: [DamagedVector] = [
         let twoThousand = hex("f0 00 00 00 05 00 00 07 d0 40")
         #expect(try decodeAll(twoThousand).arrayValue?.count == 2000)
         var strict = AMQPDecodingLimits.default
-        strict.maxZeroWidthArrayCount = 10
+        strict.maxZeroWidthElements = 10
         #expect(throws: AMQPError.self) { try decodeAll(twoThousand, limits: strict) }
+
+        // The limit is shared by every array of one value, so many small arrays cannot add up to millions of values.
+        let three = [0xc0, 31, 3] + twoThousand + twoThousand + twoThousand
+        #expect(
+            amqpErrorMessage { _ = try decodeAll(three) }?.1
+                == "array32 of null declares 2000 elements, more than the 96 of 4096 zero-width elements left")
+        #expect(try decodeAll([0xc0, 21, 2] + twoThousand + twoThousand).listValue?.count == 2)
     }
 
     @Test func compositeFieldErrorsNameTheField() {

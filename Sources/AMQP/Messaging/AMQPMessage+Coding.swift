@@ -109,7 +109,7 @@ extension AMQPMessage {
         var data: [[UInt8]] = []
         var sequences: [[AMQPValue]] = []
         var sawBody = false
-        let reader = AMQPValueReader(limits: .default)
+        var reader = AMQPValueReader(limits: .default)
         while buffer.readableBytes > 0 {
             let offset = bytes.readableBytes - buffer.readableBytes
             let value = try reader.read(from: &buffer, depth: 0)

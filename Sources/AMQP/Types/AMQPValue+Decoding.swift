@@ -16,7 +16,8 @@ extension AMQPValue {
     public static func decode(from buffer: inout ByteBuffer, limits: AMQPDecodingLimits = .default) throws -> AMQPValue
     {
         var copy = buffer
-        let value = try AMQPValueReader(limits: limits).read(from: &copy, depth: 0)
+        var reader = AMQPValueReader(limits: limits)
+        let value = try reader.read(from: &copy, depth: 0)
         buffer = copy
         return value
     }
@@ -25,8 +26,16 @@ extension AMQPValue {
 /// The decoder behind `AMQPValue.decode`. Works on `ByteBuffer` slices, so nested values never copy bytes.
 struct AMQPValueReader {
     let limits: AMQPDecodingLimits
+    /// Zero-width array elements still allowed. Shared by every array one reader reads, because a per-array limit
+    /// would let many small arrays multiply the input into far more values than it has bytes.
+    private var zeroWidthElementsLeft: Int
 
-    func read(from buffer: inout ByteBuffer, depth: Int) throws -> AMQPValue {
+    init(limits: AMQPDecodingLimits) {
+        self.limits = limits
+        zeroWidthElementsLeft = limits.maxZeroWidthElements
+    }
+
+    mutating func read(from buffer: inout ByteBuffer, depth: Int) throws -> AMQPValue {
         guard let code = buffer.readInteger(as: UInt8.self) else {
             throw AMQPError.malformed("expected a constructor, found end of data")
         }
@@ -46,7 +55,7 @@ struct AMQPValueReader {
     }
 
     /// Reads the bytes that follow a format code.
-    func readData(code: UInt8, from buffer: inout ByteBuffer, depth: Int) throws -> AMQPValue {
+    mutating func readData(code: UInt8, from buffer: inout ByteBuffer, depth: Int) throws -> AMQPValue {
         switch code {
         case FormatCode.null: return .null
         case FormatCode.boolTrue: return .bool(true)
@@ -215,16 +224,18 @@ struct AMQPValueReader {
         }
     }
 
-    private func array(_ code: UInt8, _ buffer: inout ByteBuffer, depth: Int) throws -> [AMQPValue] {
+    private mutating func array(_ code: UInt8, _ buffer: inout ByteBuffer, depth: Int) throws -> [AMQPValue] {
         var (content, count) = try compound(code, &buffer)
         let constructor = try readConstructor(&content, depth: depth + 1)
         if constructor.isZeroWidth {
-            if count > limits.maxZeroWidthArrayCount {
+            if count > zeroWidthElementsLeft {
                 throw AMQPError.malformed(
                     "\(FormatCode.name(code)) of \(FormatCode.name(constructor.code)) declares \(count) elements, "
-                        + "more than the limit of \(limits.maxZeroWidthArrayCount)"
+                        + "more than the \(zeroWidthElementsLeft) of \(limits.maxZeroWidthElements) "
+                        + "zero-width elements left"
                 )
             }
+            zeroWidthElementsLeft -= count
         } else {
             try checkCount(count, fitsIn: content, code)
         }
@@ -237,7 +248,7 @@ struct AMQPValueReader {
         return elements
     }
 
-    private func readConstructor(_ buffer: inout ByteBuffer, depth: Int) throws -> ArrayLayout {
+    private mutating func readConstructor(_ buffer: inout ByteBuffer, depth: Int) throws -> ArrayLayout {
         guard let code = buffer.readInteger(as: UInt8.self) else {
             throw AMQPError.malformed("array has no element constructor")
         }
@@ -250,7 +261,9 @@ struct AMQPValueReader {
         return .described(descriptor: descriptor, inner: inner)
     }
 
-    private func readElement(_ constructor: ArrayLayout, _ buffer: inout ByteBuffer, depth: Int) throws -> AMQPValue {
+    private mutating func readElement(_ constructor: ArrayLayout, _ buffer: inout ByteBuffer, depth: Int) throws
+        -> AMQPValue
+    {
         switch constructor {
         case .primitive(let code):
             return try readData(code: code, from: &buffer, depth: depth)

@@ -63,14 +63,15 @@ public indirect enum AMQPValue: Sendable, Hashable {
 public struct AMQPDecodingLimits: Sendable {
     /// How deeply lists, maps, arrays and described values may nest.
     public var maxDepth: Int = 32
-    /// How many elements an array whose element constructor has no bytes (null, true, false, uint0, ulong0)
-    /// may declare; such a count is not bounded by the bytes that follow it.
-    public var maxZeroWidthArrayCount: Int = 4096
+    /// How many elements, over all the arrays of one decoded value or message, arrays may declare with an element
+    /// constructor that takes no bytes (null, true, false, uint0, ulong0, list0). Their count is not bounded by
+    /// the bytes that follow it, so without this an input could stand for far more values than it has bytes.
+    public var maxZeroWidthElements: Int = 4096
 
     /// Creates limits; the defaults suit any peer Kumo talks to.
-    public init(maxDepth: Int = 32, maxZeroWidthArrayCount: Int = 4096) {
+    public init(maxDepth: Int = 32, maxZeroWidthElements: Int = 4096) {
         self.maxDepth = maxDepth
-        self.maxZeroWidthArrayCount = maxZeroWidthArrayCount
+        self.maxZeroWidthElements = maxZeroWidthElements
     }
 
     /// Depth 32 and 4096 zero-width array elements.

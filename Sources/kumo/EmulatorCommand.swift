@@ -54,6 +54,15 @@ struct EmulatorCommand: AsyncParsableCommand {
     var federatedSubject: [String] = []
     @Option(help: "The X-IDENTITY-HEADER value the App Service managed identity endpoint requires.")
     var identityHeader = "kumo-identity-header"
+    @Option(help: "The Event Hubs AMQP port (default 5672, or a free one with --port 0; 0 picks a free one; -1 serves no Event Hubs).")
+    var amqpPort: Int?
+    @Option(help: "An Event Hubs AMQPS port on the emulator's TLS certificate (off by default; 0 picks a free one).")
+    var amqpsPort: Int?
+    @Option(help: "An event hub as NAME or NAME:PARTITIONS (repeatable; default: kumo with 4 partitions).")
+    var eventHub: [String] = []
+    @Option(help: "A consumer group as HUB:GROUP (repeatable; $Default always exists).")
+    var consumerGroup: [String] = []
+    @Option(help: "Hours events are kept.") var eventRetentionHours = 24
     @Flag(help: "Print the endpoints as JSON.") var json = false
 
     func validate() throws {
@@ -87,6 +96,10 @@ struct EmulatorCommand: AsyncParsableCommand {
             }
         }
         guard maintenanceInterval > 0 else { throw ValidationError("--maintenance-interval must be positive") }
+        if let amqpPort, !(-1...65535).contains(amqpPort) { throw ValidationError("--amqp-port must be 0-65535 (or -1 for none), not \(amqpPort)") }
+        if let amqpsPort, !(0...65535).contains(amqpsPort) { throw ValidationError("--amqps-port must be 0-65535, not \(amqpsPort)") }
+        guard eventRetentionHours > 0 else { throw ValidationError("--event-retention-hours must be positive") }
+        _ = try eventHubs()
         let unknown = operations.subtracting(FaultInjection.operationNames)
         guard unknown.isEmpty else {
             throw ValidationError(
@@ -123,6 +136,29 @@ struct EmulatorCommand: AsyncParsableCommand {
         return principals
     }
 
+    /// The Event Hubs namespace from --amqp-port, --amqps-port, --event-hub and --consumer-group.
+    private func eventHubs() throws -> EventHubsConfiguration {
+        var hubs: [EventHubDefinition] = []
+        for entry in eventHub {
+            do { hubs.append(try EventHubDefinition(parsing: entry)) } catch { throw ValidationError("--event-hub: \(error)") }
+            if hubs.dropLast().contains(where: { $0.name.lowercased() == hubs.last!.name.lowercased() }) {
+                throw ValidationError("--event-hub: \(hubs.last!.name) is given twice")
+            }
+        }
+        if hubs.isEmpty { hubs = [EventHubDefinition(name: "kumo")] }
+        for entry in consumerGroup {
+            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty, let index = hubs.firstIndex(where: { $0.name.lowercased() == parts[0].lowercased() }) else {
+                throw ValidationError("--consumer-group must be HUB:GROUP naming a hub given with --event-hub, not '\(entry)'")
+            }
+            hubs[index].consumerGroups.append(parts[1])
+        }
+        let plain = amqpPort ?? (port == 0 ? 0 : 5672)
+        return EventHubsConfiguration(
+            amqpPort: plain < 0 ? nil : plain, amqpsPort: amqpsPort, hubs: hubs,
+            retention: .seconds(eventRetentionHours * 3600))
+    }
+
     private var operations: Set<String> {
         Set((faultOperations ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
@@ -141,11 +177,13 @@ struct EmulatorCommand: AsyncParsableCommand {
         var configuration = EmulatorConfiguration(
             host: host, blobPort: port, dataDirectory: data, accounts: accounts, staticBearerToken: bearerToken,
             faults: faults, maintenanceInterval: .seconds(maintenanceInterval), httpsPort: httpsPort, tenantID: tenant,
-            tokenLifetime: .seconds(tokenLifetime), servicePrincipals: try principals(), identityHeader: identityHeader)
+            tokenLifetime: .seconds(tokenLifetime), servicePrincipals: try principals(), identityHeader: identityHeader,
+            eventHubs: try eventHubs())
         configuration.logLevel = KumoLogging.level(ProcessInfo.processInfo.environment)
         let names = accounts.map(\.name)
         let json = self.json
         let servesDevelopmentAccount = !noDevelopmentAccount
+        let hubNames = configuration.eventHubs.hubs.map { "\($0.name) (\($0.partitionCount) partitions)" }
         try await AzureEmulatorServer(configuration: configuration).run { (endpoints: EmulatorEndpoints) in
             let start = EmulatorStart(endpoints: endpoints, servesDevelopmentAccount: servesDevelopmentAccount)
             if json {
@@ -163,6 +201,12 @@ struct EmulatorCommand: AsyncParsableCommand {
                 print("IMDS:                \(endpoints.imdsEndpoint)/metadata/identity/oauth2/token (AZURE_POD_IDENTITY_AUTHORITY_HOST=\(endpoints.imdsEndpoint))")
                 print("App Service MSI:     IDENTITY_ENDPOINT=\(endpoints.appServiceIdentityEndpoint) IDENTITY_HEADER=\(endpoints.identityHeader)")
                 print("Managed identity:    \(endpoints.managedIdentityClientID)")
+                if let amqpPort = endpoints.amqpPort {
+                    print("Event Hubs (AMQP):   amqp://\(endpoints.host):\(amqpPort) (hubs \(hubNames.joined(separator: ", ")))")
+                }
+                if let amqpsPort = endpoints.amqpsPort {
+                    print("Event Hubs (AMQPS):  amqps://\(endpoints.host):\(amqpsPort)")
+                }
                 print("CA certificate:      \(start.caFile)")
                 print(start.text(otherAccounts: servesDevelopmentAccount ? Array(names.dropFirst()) : names))
             }
@@ -173,7 +217,7 @@ struct EmulatorCommand: AsyncParsableCommand {
 
 /// What an operator pastes to use a running emulator: the environment `kumo` and Microsoft's SDKs read, for
 /// the ports actually bound. Only the emulator's public development credentials appear (devstoreaccount1's
-/// well-known key, the kumo-dev application's secret); keys given with --account and --client stay unprinted.
+/// well-known key, the kumo-dev application's secret, the Event Hubs development key); keys given with --account and --client stay unprinted.
 struct EmulatorStart {
     var endpoints: EmulatorEndpoints
     var servesDevelopmentAccount: Bool
@@ -193,6 +237,7 @@ struct EmulatorStart {
     var environment: [(name: String, value: String)] {
         var variables: [(name: String, value: String)] = []
         if let connectionString { variables.append(("AZURE_STORAGE_CONNECTION_STRING", connectionString)) }
+        if let eventHubs = endpoints.eventHubsConnectionString() { variables.append(("AZURE_EVENTHUBS_CONNECTION_STRING", eventHubs)) }
         variables += [
             ("AZURE_TENANT_ID", endpoints.tenantID),
             ("AZURE_CLIENT_ID", ServicePrincipal.development.clientID),
@@ -241,6 +286,11 @@ struct EmulatorStart {
             "environment": Dictionary(uniqueKeysWithValues: environment.map { ($0.name, $0.value) }),
         ]
         if let connectionString { object["connectionString"] = connectionString }
+        if let eventHubs = endpoints.eventHubsConnectionString() {
+            object["eventHubsConnectionString"] = eventHubs
+            object["amqpPort"] = endpoints.amqpPort
+        }
+        if let amqpsPort = endpoints.amqpsPort { object["amqpsPort"] = amqpsPort }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }

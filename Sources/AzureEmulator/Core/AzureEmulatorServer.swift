@@ -41,6 +41,10 @@ public struct AzureEmulatorServer: Sendable {
         let keyVault = try KeyVaultResponder(
             configuration: configuration, issuer: issuer, store: KeyVaultStore(dataDirectory: configuration.dataDirectory))
 
+        let eventHubs = try await EventHubsListeners.start(
+            configuration: configuration, dataDirectory: configuration.dataDirectory, issuer: issuer, tls: tls,
+            logLevel: configuration.logLevel)
+
         let ports = Mutex<(blob: Int?, https: Int?, reported: Bool)>((nil, nil, false))
         let host = configuration.host
         let configuration = self.configuration
@@ -51,7 +55,7 @@ public struct AzureEmulatorServer: Sendable {
                 return EmulatorEndpoints(
                     host: host, blobPort: blob, httpsPort: https, caCertificatePath: tls.caCertificatePath,
                     tenantID: configuration.tenantID, managedIdentityClientID: configuration.managedIdentityClientID,
-                    identityHeader: configuration.identityHeader)
+                    identityHeader: configuration.identityHeader, amqpPort: eventHubs.amqpPort, amqpsPort: eventHubs.amqpsPort)
             }
             if let ready { await onListening(ready) }
         }
@@ -94,6 +98,7 @@ public struct AzureEmulatorServer: Sendable {
                     try await Task.sleep(for: interval)
                     do {
                         try await Self.sweep(storage, logger: sweepLogger)
+                        try await eventHubs.sweep(logger: sweepLogger)
                     } catch {
                         sweepLogger.error("maintenance sweep failed: \(error)")
                     }
@@ -103,6 +108,7 @@ public struct AzureEmulatorServer: Sendable {
             defer { group.cancelAll() }
             try await application.runService()
         }
+        await eventHubs.stop(logger: logger)
         do {
             try await storage.close()
         } catch {

@@ -76,6 +76,9 @@ public struct EmulatorConfiguration: Sendable {
     public var identityHeader: String
     /// The level of the emulator's own log (requests, maintenance); secrets are never logged at any level.
     public var logLevel: Logger.Level = .warning
+    /// The Event Hubs namespace served over AMQP. Left out of `init`, it serves hub `kumo` (4 partitions) on
+    /// 5672, or on a free port when `blobPort` is 0.
+    public var eventHubs: EventHubsConfiguration
 
     public init(
         host: String = "127.0.0.1",
@@ -91,7 +94,8 @@ public struct EmulatorConfiguration: Sendable {
         tokenLifetime: Duration = .seconds(3600),
         servicePrincipals: [ServicePrincipal] = [.development],
         managedIdentityClientID: String = "kumo-managed-identity",
-        identityHeader: String = "kumo-identity-header"
+        identityHeader: String = "kumo-identity-header",
+        eventHubs: EventHubsConfiguration? = nil
     ) {
         self.host = host
         self.blobPort = blobPort
@@ -109,5 +113,6 @@ public struct EmulatorConfiguration: Sendable {
         self.servicePrincipals = servicePrincipals
         self.managedIdentityClientID = managedIdentityClientID
         self.identityHeader = identityHeader
+        self.eventHubs = eventHubs ?? EventHubsConfiguration(amqpPort: blobPort == 0 ? 0 : 5672)
     }
 }

@@ -14,6 +14,15 @@ public struct EmulatorEndpoints: Sendable, Hashable {
     public var managedIdentityClientID: String
     /// The value the App Service managed identity endpoint expects in `X-IDENTITY-HEADER` (`IDENTITY_HEADER`).
     public var identityHeader: String
+    /// The plain AMQP port of the Event Hubs namespace, if it is served.
+    public var amqpPort: Int? = nil
+    /// The AMQPS port of the Event Hubs namespace (the emulator's TLS certificate), if it is served.
+    public var amqpsPort: Int? = nil
+
+    /// The Event Hubs connection string for the emulator's namespace (development key), or nil without AMQP.
+    public func eventHubsConnectionString(eventHubName: String? = nil) -> String? {
+        amqpPort.map { EventHubsConfiguration.connectionString(host: host, port: $0, eventHubName: eventHubName) }
+    }
 
     /// `https://127.0.0.1:<httpsPort>`: the authority host for azure-identity and MSAL.
     public var authorityHost: String { "https://127.0.0.1:\(httpsPort)" }

@@ -160,10 +160,20 @@ import Testing
         guard case .delivered(link, let delivery)? = delivered.last else { Issue.record("expected a delivery, got \(delivered)"); return }
         #expect(String(buffer: delivery.payload) == "hello you")
         #expect(delivery.deliveryTag == [1])
-        var big = ByteBuffer(); big.writeString("more than ten bytes")
-        let refused = machine.frameReceived(Self.amqp(.transfer(AMQPTransfer(handle: 4, deliveryID: 1, deliveryTag: [2], messageFormat: 0, settled: false, more: false)), channel: 3, payload: big))
-        guard case .detach(let detach)? = Self.performatives(refused).first else { Issue.record("expected a detach, got \(refused)"); return }
-        #expect(detach.error?.condition == "amqp:link:message-size-exceeded")
+        var big = ByteBuffer(); big.writeString("more than 10 ")
+        var rest = ByteBuffer(); rest.writeString("ten bytes")
+        let refused = machine.frameReceived(Self.amqp(.transfer(AMQPTransfer(handle: 4, deliveryID: 1, deliveryTag: [2], messageFormat: 0, settled: false, more: true)), channel: 3, payload: big))
+        guard case .disposition(let rejection)? = Self.performatives(refused).first else { Issue.record("expected a rejection, got \(refused)"); return }
+        #expect(rejection.first == 1 && rejection.settled)
+        guard case .rejected(let condition)? = rejection.state else { Issue.record("expected rejected"); return }
+        #expect(condition?.condition == "amqp:link:message-size-exceeded")
+        // The rest of the rejected delivery is dropped, and the link takes the next one.
+        #expect(machine.frameReceived(Self.amqp(.transfer(AMQPTransfer(handle: 4, deliveryID: nil, deliveryTag: nil, messageFormat: nil, settled: nil, more: false)), channel: 3, payload: rest)).isEmpty)
+        var small = ByteBuffer(); small.writeString("ok")
+        let next = machine.frameReceived(Self.amqp(.transfer(AMQPTransfer(handle: 4, deliveryID: 2, deliveryTag: [3], messageFormat: 0, settled: false, more: false)), channel: 3, payload: small))
+        let after = next.compactMap { if case .delivered(_, let delivery) = $0 { delivery } else { nil } }.first
+        guard let after else { Issue.record("expected the next delivery, got \(next)"); return }
+        #expect(String(buffer: after.payload) == "ok")
     }
 
     @Test func refusedAttachFailsWithThePeersCondition() {

@@ -745,18 +745,30 @@ package struct ConnectionStateMachine {
                 deliveryID: deliveryID, deliveryTag: transfer.deliveryTag ?? [], messageFormat: transfer.messageFormat ?? 0,
                 settled: transfer.settled ?? false, payload: ByteBuffer())
         }
+        if partial.discarding {
+            // The rest of a delivery already rejected for its size.
+            link.partial = transfer.more ? partial : nil
+            session.links[handle] = link
+            sessions[channel] = session
+            return actions.isEmpty ? [] : actions + [.flush]
+        }
         if var payload {
             if let limit = link.localMaxMessageSize, limit > 0,
                 UInt64(partial.payload.readableBytes + payload.readableBytes) > limit
             {
-                link.partial = nil
+                // Rejected and settled, as Event Hubs does: the link stays up for the next message.
+                partial.discarding = true
+                partial.payload = ByteBuffer()
+                link.partial = transfer.more ? partial : nil
                 session.links[handle] = link
                 sessions[channel] = session
                 let condition = AMQPErrorCondition(
                     condition: "amqp:link:message-size-exceeded",
-                    description: "delivery \(partial.deliveryID) exceeds the link's max-message-size of \(limit) bytes", info: nil)
-                return actions + detach(nil, link: id, closed: true, error: condition)
-                    + [.linkDetached(id, AMQPError.remote(condition, code: .linkDetached))]
+                    description: "The received message (delivery-id:\(partial.deliveryID)) exceeds the limit (\(limit) bytes) currently allowed on the link.",
+                    info: nil)
+                let rejection = AMQPDisposition(
+                    role: .receiver, first: partial.deliveryID, last: nil, settled: true, state: .rejected(condition), batchable: false)
+                return actions + [.writeFrame(AMQPFrame(channel: channel, body: .amqp(.disposition(rejection), payload: nil))), .flush]
             }
             if partial.payload.readableBytes == 0 && !transfer.more {
                 partial.payload = payload

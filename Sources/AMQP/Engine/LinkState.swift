@@ -29,6 +29,9 @@ struct LinkState {
         var messageFormat: UInt32
         var settled: Bool
         var payload: ByteBuffer
+        /// Set once the delivery outgrew the link's max-message-size: it was rejected, and the rest of its
+        /// frames are dropped as they arrive.
+        var discarding = false
     }
 
     let name: String

@@ -27,7 +27,7 @@ public struct FaultInjection: Sendable, Equatable {
     public static var operationNames: [String] {
         BlobOperation.allCases.flatMap { operation in
             [operation.rawValue] + operation.faultActions.map { "\(operation.rawValue):\($0)" }
-        }
+        } + ["eventhubs-send"]
     }
 
     var isEnabled: Bool { errorRate > 0 || dropRate > 0 || latencyMilliseconds > 0 }

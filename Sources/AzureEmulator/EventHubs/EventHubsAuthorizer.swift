@@ -80,6 +80,19 @@ struct EventHubsAuthorizer: Sendable {
         return audiencePath.starts(with: scopePath)
     }
 
+    /// The entity path of an audience or address, lower-cased: `sb://host:5672/Hub/ConsumerGroups/G` gives
+    /// `hub/consumergroups/g`.
+    static func entityPath(_ uri: String) -> String? {
+        var rest = Substring(uri)
+        if let scheme = rest.range(of: "://") {
+            rest = rest[scheme.upperBound...]
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            rest = rest[rest.index(after: slash)...]
+        }
+        let parts = rest.split(separator: "/")
+        return parts.isEmpty ? nil : parts.joined(separator: "/").lowercased()
+    }
+
     /// The hub an audience or address names: its first path segment.
     static func hubName(in uri: String) -> String? {
         var rest = Substring(uri)

@@ -10,15 +10,20 @@ extension EventHubsService {
     /// batch (format 0x80013700), each settled accepted once it is stored.
     func servePublisher(_ receiver: AMQPReceiver, connection: AMQPConnection, hub: EventHubDefinition, partition fixedPartition: String?) async {
         var random = SystemRandomNumberGenerator()
+        // Faults apply to Event Hubs sends when no operations are named, or when eventhubs-send is.
+        let faulty = faults.operations.isEmpty || faults.operations.contains("eventhubs-send")
         do {
             for try await delivery in receiver {
-                if faults.errorRate > 0, Double.random(in: 0..<1, using: &random) < faults.errorRate {
+                if faulty, faults.latencyMilliseconds > 0 {
+                    try await Task.sleep(for: .milliseconds(faults.latencyMilliseconds))
+                }
+                if faulty, faults.errorRate > 0, Double.random(in: 0..<1, using: &random) < faults.errorRate {
                     receiver.settle(delivery, .rejected(AMQPErrorCondition(
                         condition: "com.microsoft:server-busy",
                         description: "The request was terminated because the namespace is being throttled. Retry later.", info: nil)))
                     continue
                 }
-                if faults.dropRate > 0, Double.random(in: 0..<1, using: &random) < faults.dropRate {
+                if faulty, faults.dropRate > 0, Double.random(in: 0..<1, using: &random) < faults.dropRate {
                     await connection.close(AMQPErrorCondition(condition: "amqp:connection:forced", description: "The connection was closed by the emulator's fault injection.", info: nil))
                     return
                 }

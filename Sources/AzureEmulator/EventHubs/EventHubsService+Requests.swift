@@ -8,6 +8,14 @@ extension EventHubsService {
     /// real hub does. Errors are answers too (401, 404), never detaches.
     func serveRequests(on receiver: AMQPReceiver, node: EventHubsEntity, state: ConnectionAuthorization) async {
         let nodeName = node == .cbs ? "$cbs" : "$management"
+        await withTaskGroup(of: Void.self) { replies in
+            await serveRequests(on: receiver, nodeName: nodeName, node: node, state: state, replies: &replies)
+        }
+    }
+
+    private func serveRequests(
+        on receiver: AMQPReceiver, nodeName: String, node: EventHubsEntity, state: ConnectionAuthorization, replies: inout TaskGroup<Void>
+    ) async {
         do {
             for try await delivery in receiver {
                 receiver.settle(delivery, .accepted)
@@ -26,7 +34,10 @@ extension EventHubsService {
                     logger.debug("a \(nodeName) request arrived before any link to answer on")
                     continue
                 }
-                _ = try? await link.send(reply, settled: false)
+                // Replies go out unsettled, as the hub sends them, and nothing waits for the client to settle
+                // them: the next request is read at once.
+                let answer = reply
+                replies.addTask { _ = try? await link.send(answer, settled: false) }
             }
         } catch {
             logger.debug("the \(nodeName) link ended: \(error)")
@@ -59,7 +70,7 @@ extension EventHubsService {
         }
         switch authorizer.check(token: token, type: type, audience: audience) {
         case .authorized(let expiresOn):
-            state.authorize(hub: hub.name, until: expiresOn)
+            state.authorize(scope: EventHubsAuthorizer.entityPath(audience) ?? hub.name.lowercased(), until: expiresOn)
             return status(202, "Accepted")
         case .refused(let reason):
             return status(401, reason, condition: "com.microsoft:auth-failed")
@@ -79,7 +90,7 @@ extension EventHubsService {
             if case .refused(let reason) = authorizer.check(token: token, type: type, audience: "sb://emulator/\(hub.name)") {
                 return status(401, reason, condition: "com.microsoft:auth-failed")
             }
-        } else if !state.isAuthorized(hub: hub.name) {
+        } else if !state.isAuthorized(path: hub.name) {
             return status(401, "Unauthorized access. 'Manage' or 'Listen' claim(s) are required to perform this operation.", condition: "amqp:unauthorized-access")
         }
         var reply = AMQPMessage()

@@ -84,7 +84,7 @@ final class EventHubsService: Sendable {
                 }
                 partition = id
             }
-            guard state.isAuthorized(hub: definition.name) else {
+            guard state.isAuthorized(path: EventHubsAuthorizer.entityPath(address) ?? definition.name) else {
                 request.reject(unauthorized("Unauthorized access. 'Send' claim(s) are required to perform this operation. Resource: '\(address)'."))
                 return
             }
@@ -100,7 +100,7 @@ final class EventHubsService: Sendable {
                 request.reject(notFound("The messaging entity '\(address)' could not be found."))
                 return
             }
-            guard state.isAuthorized(hub: definition.name) else {
+            guard state.isAuthorized(path: EventHubsAuthorizer.entityPath(address) ?? definition.name) else {
                 request.reject(unauthorized("Unauthorized access. 'Listen' claim(s) are required to perform this operation. Resource: '\(address)'."))
                 return
             }
@@ -128,17 +128,23 @@ final class EventHubsService: Sendable {
 /// What one connection has been authorized for through CBS, and where its request/reply nodes answer.
 final class ConnectionAuthorization: Sendable {
     private struct State {
-        var hubs: [String: Date] = [:]
+        /// Authorized entity paths (`hub`, `hub/consumergroups/g`, ...) and when their tokens expire.
+        var scopes: [String: Date] = [:]
         var replyLinks: [String: [(address: String, sender: AMQPSender)]] = [:]
     }
     private let state = Mutex(State())
 
-    func authorize(hub: String, until expiry: Date) {
-        state.withLock { $0.hubs[hub.lowercased()] = expiry }
+    func authorize(scope: String, until expiry: Date) {
+        state.withLock { $0.scopes[scope.lowercased()] = expiry }
     }
 
-    func isAuthorized(hub: String, now: Date = Date()) -> Bool {
-        state.withLock { ($0.hubs[hub.lowercased()] ?? .distantPast) > now }
+    /// Whether a token put on this connection covers the entity at `path` (a hub-wide token covers its
+    /// partitions and consumer groups; a consumer group's token covers only that group's readers).
+    func isAuthorized(path: String, now: Date = Date()) -> Bool {
+        let parts = path.lowercased().split(separator: "/")
+        return state.withLock { state in
+            state.scopes.contains { scope, expiry in expiry > now && parts.starts(with: scope.split(separator: "/")) }
+        }
     }
 
     func addReplyLink(node: String, address: String, sender: AMQPSender) {
@@ -156,7 +162,7 @@ final class ConnectionAuthorization: Sendable {
     }
 }
 
-/// The readers of each partition and consumer group, by owner level: a reader with a higher level takes the
+/// The readers of each partition and consumer group, by owner level: a reader with an equal or higher level takes the
 /// partition, and the others are detached with `amqp:link:stolen`.
 actor ReaderOwnership {
     private struct Reader {
@@ -184,7 +190,7 @@ actor ReaderOwnership {
         var displaced: [AMQPSender] = []
         var kept: [Reader] = []
         for reader in current {
-            if let level, (reader.level ?? Int64.min) < level { displaced.append(reader.sender) } else { kept.append(reader) }
+            if let level, (reader.level ?? Int64.min) <= level { displaced.append(reader.sender) } else { kept.append(reader) }
         }
         let id = nextID
         nextID += 1

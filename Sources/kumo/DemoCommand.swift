@@ -51,6 +51,8 @@ struct DemoCommand: AsyncParsableCommand {
         var rotate: () async throws -> any KeyEncryptionKey
         /// The emulator's endpoints, when the demo runs against it.
         var emulator: EmulatorSummary? = nil
+        /// The emulator's Event Hubs namespace, to stream the changes to.
+        var eventHubsConnectionString: String? = nil
     }
 
     func run() async throws {
@@ -118,7 +120,8 @@ struct DemoCommand: AsyncParsableCommand {
                 emulator: EmulatorSummary(
                     blobEndpoint: endpoints.blobHTTPSEndpoint(), authority: endpoints.authority,
                     keyVaultURL: endpoints.keyVaultURL, caCertificatePath: endpoints.caCertificatePath,
-                    clientID: ServicePrincipal.development.clientID))
+                    clientID: ServicePrincipal.development.clientID),
+                eventHubsConnectionString: endpoints.eventHubsConnectionString(eventHubName: "kumo"))
         } cleanup: {}
         server.cancel()
         _ = await server.result
@@ -223,6 +226,15 @@ struct DemoCommand: AsyncParsableCommand {
         let summary = operations.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         say("9. change stream: all \(changeCount) changes since sequence \(firstSequence) read back from the write-ahead log (\(summary))")
 
+        var streamed: StreamSummary?
+        if let connectionString = destination.eventHubsConnectionString {
+            streamed = try await DemoStream.publish(store: store, since: firstSequence, connectionString: connectionString)
+            guard streamed?.received == changeCount else {
+                throw KVError(.corruption, "\(changeCount) changes were sent to Event Hubs but \(streamed?.received ?? 0) came back")
+            }
+            say("10. streamed the \(changeCount) changes to Event Hubs (hub kumo, \(streamed?.partitions ?? 0) partitions, keyed by the KV key so each key's changes stay in order) in \(streamed?.batches ?? 0) batches, and read every one back")
+        }
+
         try store.close()
         let seconds = Date().timeIntervalSince(started)
         if json {
@@ -244,6 +256,7 @@ struct DemoCommand: AsyncParsableCommand {
                     keyRotation: KeyRotation(previousKeyID: previousKeyID, newKeyID: newKey.id, rewrappedDataKeys: rewrapped),
                     restores: restores, restoredKeys: restoredKeys, deepVerify: DeepVerification(verification),
                     changeStream: ChangeStreamSummary(firstSequence: firstSequence, changes: changeCount, byOperation: operations),
+                    eventHubs: streamed,
                     changes: changeCount, changesByOperation: operations, kept: keep ? [base, restoredFull, restoredLatest] : [],
                     steps: steps.lines, seconds: seconds))
         } else {
@@ -288,6 +301,8 @@ struct DemoCommand: AsyncParsableCommand {
         var restoredKeys: Int
         var deepVerify: DeepVerification
         var changeStream: ChangeStreamSummary
+        /// The changes streamed to the emulator's Event Hubs (emulator mode).
+        var eventHubs: StreamSummary?
         var changes: Int
         var changesByOperation: [String: Int]
         var kept: [String]

@@ -8,11 +8,14 @@ well-known key, since the auth tests derive clients from it).
 
 Tests that need an emulator of their own (versioning, soft delete, fault injection, restarts) use the
 `dedicated_emulator` fixture, which starts `kumo emulator` with extra flags on a fresh data directory
-(see emulator.py); those tests are skipped against an external endpoint.
+(see emulator.py); those tests are skipped against an external endpoint. The Event Hubs tests share the
+`eventhubs_namespace` emulator, which declares a pool of hubs (eventhubs_support.py); `event_hub` hands each
+test one that no other test has used.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import Callable, Iterator, List
@@ -21,6 +24,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from emulator import EmulatorProcess, EmulatorStartError
+from eventhubs_support import EventHubsNamespace, hub_pool_arguments
 from support import CLIENT_OPTIONS, connection_string, parse_connection_string, unique_name
 
 # Paths of the emulator's output files, for the terminal summary when something failed.
@@ -133,3 +137,28 @@ def identity_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emul
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def eventhubs_namespace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventHubsNamespace]:
+    """An emulator for the Event Hubs tests: a pool of hubs (see eventhubs_support.py) on its own AMQP port, and
+    the Blob service the checkpoint store tests write to, in the same process."""
+    if os.environ.get("KUMO_CONFORMANCE_CONNECTION_STRING"):
+        pytest.skip("needs to start its own emulator; the suite runs against an external endpoint")
+    emulator = EmulatorProcess(tmp_path_factory.mktemp("kumo-eventhubs") / "emulator", hub_pool_arguments())
+    _emulator_logs.extend([emulator.stdout_path, emulator.stderr_path])
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        emulator.start()
+    except EmulatorStartError as error:
+        _abort(str(error))
+    try:
+        yield EventHubsNamespace(emulator, started_at)
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def event_hub(eventhubs_namespace: EventHubsNamespace) -> str:
+    """The name of an event hub no other test has used: all its partitions are empty."""
+    return eventhubs_namespace.take_hub()

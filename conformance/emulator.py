@@ -63,9 +63,23 @@ class EmulatorProcess:
         self.port = port or free_port()
         # Every emulator gets its own HTTPS port too, so emulators started side by side never collide on 10443.
         self.https_port = free_port()
+        # ... and its own Event Hubs AMQP port (the emulator's default is 5672), unless the test names one.
+        self.amqp_port: Optional[int] = self._flag_value("--amqp-port")
+        if self.amqp_port is None:
+            self.amqp_port = free_port()
+            self.extra_args += ["--amqp-port", str(self.amqp_port)]
+        elif self.amqp_port < 0:
+            self.amqp_port = None  # --amqp-port -1: no Event Hubs
         self.stdout_path = workdir / "emulator.stdout.log"
         self.stderr_path = workdir / "emulator.stderr.log"
         self.process: Optional[subprocess.Popen] = None
+
+    def _flag_value(self, flag: str) -> Optional[int]:
+        if flag in self.extra_args:
+            index = self.extra_args.index(flag)
+            if index + 1 < len(self.extra_args):
+                return int(self.extra_args[index + 1])
+        return None
 
     @property
     def blob_endpoint(self) -> str:
@@ -83,6 +97,15 @@ class EmulatorProcess:
     @property
     def vault_url(self) -> str:
         return f"https://127.0.0.1:{self.https_port}"
+
+    def eventhubs_connection_string(self, key: str = "SAS_KEY_VALUE", key_name: str = "RootManageSharedAccessKey") -> str:
+        """The Event Hubs connection string the emulator prints, for its plain AMQP port."""
+        if self.amqp_port is None:
+            raise RuntimeError("this emulator serves no Event Hubs (--amqp-port -1)")
+        return (
+            f"Endpoint=sb://127.0.0.1:{self.amqp_port};SharedAccessKeyName={key_name};"
+            f"SharedAccessKey={key};UseDevelopmentEmulator=true"
+        )
 
     @property
     def ca_path(self) -> Path:
@@ -112,11 +135,15 @@ class EmulatorProcess:
             if code is not None:
                 failure = f"the emulator exited with status {code} before accepting connections"
                 break
-            if accepts_connections(self.port) and accepts_connections(self.https_port):
+            if (
+                accepts_connections(self.port) and accepts_connections(self.https_port)
+                and (self.amqp_port is None or accepts_connections(self.amqp_port))
+            ):
                 return
             if time.monotonic() > deadline:
+                ports = f"{self.port}, {self.https_port}" + (f" and {self.amqp_port}" if self.amqp_port else "")
                 failure = (
-                    f"the emulator did not accept connections on 127.0.0.1:{self.port} and {self.https_port} "
+                    f"the emulator did not accept connections on 127.0.0.1 ports {ports} "
                     f"within {STARTUP_TIMEOUT_SECONDS:.0f}s"
                 )
                 break

@@ -94,7 +94,9 @@ def main():
             if now < due:
                 time.sleep(due - now)
             batch = producer.create_batch(partition_id=args.partition)
-            batch.add(EventData(b"l" * args.size, properties={"sent": time.time()}))
+            event = EventData(b"l" * args.size)
+            event.properties = {"sent": time.time()}
+            batch.add(event)
             producer.send_batch(batch)
         done.wait(60)
         consumer.close()

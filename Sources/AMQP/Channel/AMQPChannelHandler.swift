@@ -112,6 +112,9 @@ final class AMQPChannelHandler: ChannelDuplexHandler {
 
     private func perform(_ actions: [EngineAction]) {
         guard let context else { return }
+        // One flush for everything an event wrote: a batch of sends or a burst of frames is one syscall.
+        var needsFlush = false
+        defer { if needsFlush, self.context != nil { context.flush() } }
         for action in actions {
             switch action {
             case .writeHeader(let header):
@@ -122,7 +125,7 @@ final class AMQPChannelHandler: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(.frame(frame)), promise: nil)
                 lastWrite = .now()
             case .flush:
-                context.flush()
+                needsFlush = true
             case .connectionOpened(let open):
                 startHeartbeats(context: context, remoteIdleTimeOut: open.idleTimeOut)
                 openPromise.succeed(open)
@@ -272,6 +275,26 @@ final class AMQPChannelHandler: ChannelDuplexHandler {
         waiters[token] = .send(promise)
         perform(machine.send(token, link: link, payload: payload, messageFormat: messageFormat, settled: settled))
         failIfClosed()
+    }
+
+    /// Queues several messages at once; the promise completes when all are settled (or written, if pre-settled).
+    func send(link: LinkID, payloads: [ByteBuffer], messageFormat: UInt32, settled: Bool, promise: EventLoopPromise<[AMQPDeliveryState?]>) {
+        guard let eventLoop = context?.eventLoop else {
+            promise.fail(closeError ?? AMQPError(code: .connectionClosed, message: "the connection is closed"))
+            return
+        }
+        var actions: [EngineAction] = []
+        var futures: [EventLoopFuture<AMQPDeliveryState?>] = []
+        for payload in payloads {
+            let token = makeToken()
+            let each = eventLoop.makePromise(of: AMQPDeliveryState?.self)
+            waiters[token] = .send(each)
+            futures.append(each.futureResult)
+            actions += machine.send(token, link: link, payload: payload, messageFormat: messageFormat, settled: settled)
+        }
+        perform(actions)
+        failIfClosed()
+        EventLoopFuture.whenAllSucceed(futures, on: eventLoop).cascade(to: promise)
     }
 
     func addCredit(link: LinkID, credit: UInt32) {

@@ -47,6 +47,21 @@ public final class AMQPSender: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Sends several encoded messages in one go (one hop to the event loop, one flush for all that credit
+    /// allows) and waits until every one is settled; the outcomes come back in order.
+    @discardableResult
+    public func send(encodedBatch payloads: [ByteBuffer], messageFormat: UInt32 = 0, settled: Bool = false) async throws -> [AMQPDeliveryState?] {
+        guard !payloads.isEmpty else { return [] }
+        let eventLoop = connection.channel.eventLoop
+        let promise = eventLoop.makePromise(of: [AMQPDeliveryState?].self)
+        let handler = connection.handler
+        let id = self.id
+        eventLoop.execute {
+            handler.value.send(link: id, payloads: payloads, messageFormat: messageFormat, settled: settled, promise: promise)
+        }
+        return try await promise.futureResult.get()
+    }
+
     /// Detaches the link (closing it, unless `closed` is false) and waits for the peer's detach.
     public func detach(closed: Bool = true, error: AMQPErrorCondition? = nil) async {
         await detachLink(connection: connection, id: id, closed: closed, error: error)

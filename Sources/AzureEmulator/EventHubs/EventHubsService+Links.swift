@@ -132,7 +132,13 @@ extension EventHubsService {
                     await log.waitForEvent(hub: hub, partition: partition, after: next - 1)
                     continue
                 }
-                let state = metrics ? await log.state(hub: hub, partition: partition) : nil
+                guard metrics else {
+                    // Without runtime metrics the stored bytes go out as they are, a whole chunk at a time.
+                    try await sender.send(encodedBatch: events.map { ByteBuffer(bytes: $0.message) }, settled: true)
+                    next = events[events.count - 1].sequenceNumber + 1
+                    continue
+                }
+                let state = await log.state(hub: hub, partition: partition)
                 for event in events {
                     if let state {
                         var message = try AMQPMessage.decode(from: ByteBuffer(bytes: event.message))

@@ -263,6 +263,22 @@ actor EventHubConnection {
         return value
     }
 
+    /// The hub's properties from `$management`, with retries.
+    func hubProperties() async throws -> EventHubProperties {
+        try await withRetries("reading the properties of \(endpoint.eventHubName)") { _ in
+            try EventHubProperties(await self.management(operation: "READ", type: "com.microsoft:eventhub"))
+        }
+    }
+
+    /// A partition's properties from `$management`, with retries.
+    func partitionProperties(_ partitionID: String) async throws -> PartitionProperties {
+        try await withRetries("reading the properties of partition \(partitionID) of \(endpoint.eventHubName)") { _ in
+            try PartitionProperties(await self.management(
+                operation: "READ", type: "com.microsoft:partition",
+                extra: [AMQPMapEntry(.string("partition"), .string(partitionID))]))
+        }
+    }
+
     /// Closes the connection; later calls fail.
     func close() async {
         closed = true

@@ -56,22 +56,14 @@ public final class EventHubConsumerClient: Sendable {
     }
 
     /// The hub's name, creation time and partition ids.
-    public func getEventHubProperties() async throws -> EventHubProperties {
-        try await connection.withRetries("reading the properties of \(eventHubName)") { _ in
-            try EventHubProperties(await connection.management(operation: "READ", type: "com.microsoft:eventhub"))
-        }
-    }
+    public func getEventHubProperties() async throws -> EventHubProperties { try await connection.hubProperties() }
 
     /// The hub's partition ids.
     public func getPartitionIDs() async throws -> [String] { try await getEventHubProperties().partitionIDs }
 
     /// A partition's sequence numbers, offsets and last enqueued time.
     public func getPartitionProperties(partitionID: String) async throws -> PartitionProperties {
-        try await connection.withRetries("reading the properties of partition \(partitionID) of \(eventHubName)") { _ in
-            try PartitionProperties(await connection.management(
-                operation: "READ", type: "com.microsoft:partition",
-                extra: [AMQPMapEntry(.string("partition"), .string(partitionID))]))
-        }
+        try await connection.partitionProperties(partitionID)
     }
 
     /// The events of one partition from `position` on, as they arrive; the sequence never ends by itself.

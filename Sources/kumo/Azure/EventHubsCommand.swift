@@ -50,16 +50,69 @@ struct EventHubsOptions: ParsableArguments {
     }
 }
 
-/// ISO 8601 with milliseconds, as Event Hubs reports times.
-private enum EventTimeFormat {
+/// ISO 8601 with milliseconds, as Event Hubs reports times: computed from whole milliseconds in the proleptic
+/// Gregorian calendar, so a time prints exactly as the hub stored it (0001-01-01 too, the "never" of an empty
+/// partition).
+enum EventTimeFormat {
     static func string(from date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let (days, dayMilliseconds) = floorDivide(milliseconds, 86_400_000)
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let hours = dayMilliseconds / 3_600_000
+        let minutes = dayMilliseconds / 60_000 % 60
+        let seconds = dayMilliseconds / 1000 % 60
+        return String(
+            format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", year, month, day, hours, minutes, seconds, dayMilliseconds % 1000)
+    }
+
+    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
+        let quotient = value >= 0 ? value / divisor : (value - divisor + 1) / divisor
+        return (quotient, value - quotient * divisor)
     }
 
     static func date(from text: String) -> Date? {
         (try? Date(text, strategy: .iso8601)) ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
     }
 }
+
+/// An application property as a JSON value: numbers and booleans as such, times as ISO 8601, binary as base64.
+func jsonValue(_ value: AMQPValue) -> Any {
+    switch value {
+    case .null: return NSNull()
+    case .bool(let flag): return flag
+    case .ubyte(let number): return Int(number)
+    case .ushort(let number): return Int(number)
+    case .uint(let number): return Int(number)
+    case .ulong(let number): return number
+    case .byte(let number): return Int(number)
+    case .short(let number): return Int(number)
+    case .int(let number): return Int(number)
+    case .long(let number): return number
+    case .float(let number): return Double(number)
+    case .double(let number): return number
+    case .string(let text), .symbol(let text): return text
+    case .timestamp(let milliseconds): return EventTimeFormat.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    case .uuid(let uuid): return uuid.uuidString.lowercased()
+    case .binary(let bytes): return Data(bytes).base64EncodedString()
+    case .char(let scalar): return String(scalar)
+    case .list(let items), .array(let items): return items.map(jsonValue)
+    case .map(let entries):
+        var object: [String: Any] = [:]
+        for entry in entries { object[entry.key.stringValue ?? "\(entry.key)"] = jsonValue(entry.value) }
+        return object
+    default: return "\(value)"
+    }
+}
+
 
 private func printJSON(_ object: Any) {
     if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), let text = String(data: data, encoding: .utf8) {
@@ -255,8 +308,8 @@ struct EventHubsReceive: AsyncParsableCommand {
             if let text = event.event.bodyAsString { record["body"] = text } else { record["bodyBase64"] = Data(event.body).base64EncodedString() }
             if let key = event.partitionKey { record["partitionKey"] = key }
             if let type = event.event.contentType { record["contentType"] = type }
-            var properties: [String: String] = [:]
-            for (key, value) in event.properties { properties[key] = value.stringValue ?? "\(value)" }
+            var properties: [String: Any] = [:]
+            for (key, value) in event.properties { properties[key] = jsonValue(value) }
             if !properties.isEmpty { record["properties"] = properties }
             printJSON(record)
         } else {

@@ -3,6 +3,7 @@ import AzureEmulator
 import Crypto
 import Foundation
 import NIOCore
+import NIOSSL
 import Testing
 
 /// The emulator's Event Hubs service at the AMQP level, as the real hub answers (see the recorded frames in
@@ -227,5 +228,46 @@ struct EventHubsWireTests {
                 (error as? AMQPError)?.condition == "amqp:not-implemented"
             }
         }
+    }
+}
+
+/// AMQPS: the same namespace over TLS with the emulator's certificate, which a client trusts through the CA.
+@Suite("Event Hubs over AMQPS")
+struct EventHubsTLSTests {
+    @Test func amqpsServesTheNamespaceOverTLS() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-eh-tls-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = EmulatorConfiguration(
+            blobPort: 0, dataDirectory: directory,
+            eventHubs: EventHubsConfiguration(amqpPort: nil, amqpsPort: 0, hubs: [EventHubDefinition(name: "secure", partitionCount: 1)]))
+        let (stream, continuation) = AsyncStream<EmulatorEndpoints>.makeStream()
+        let server = Task {
+            defer { continuation.finish() }
+            try await AzureEmulatorServer(configuration: configuration).run { endpoints in continuation.yield(endpoints) }
+        }
+        defer { server.cancel() }
+        var iterator = stream.makeAsyncIterator()
+        let endpoints = try #require(await iterator.next())
+        #expect(endpoints.amqpPort == nil)
+        let port = try #require(endpoints.amqpsPort)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(endpoints.caCertificatePath)
+        let connection = try await AMQPConnection.connect(AMQPConnectionConfiguration(host: "127.0.0.1", port: port, transport: .tls(tls), hostname: "localhost"))
+        #expect(connection.remoteOpen.containerID == "kumo-emulator-eventhubs")
+        let session = try await connection.openSession()
+        let cbs = try await EventHubsWireTests.Node.attach("$cbs", on: session)
+        let audience = "sb://localhost:\(port)/secure"
+        let token = EventHubsWireTests.sasToken(resource: audience)
+        let reply = try await cbs.request(EventHubsWireTests.putToken(token, audience: audience), body: .value(.string(token)))
+        #expect(reply.applicationProperties?[string: "status-code"] == .int(202))
+        // A client that does not trust the emulator's CA is refused by TLS, not by AMQP.
+        await #expect(throws: (any Error).self) {
+            _ = try await AMQPConnection.connect(AMQPConnectionConfiguration(
+                host: "127.0.0.1", port: port, transport: .tls(.makeClientConfiguration()), connectTimeout: .seconds(5)))
+        }
+        await connection.close()
+        server.cancel()
+        _ = await server.result
     }
 }

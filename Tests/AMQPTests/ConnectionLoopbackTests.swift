@@ -6,7 +6,7 @@ import Testing
 
 /// The client and server halves of the engine over a real socket: SASL, Open, sessions, links, credit,
 /// multi-frame messages both ways, refusals and close.
-@Suite struct ConnectionLoopbackTests {
+@Suite(.timeLimit(.minutes(3))) struct ConnectionLoopbackTests {
     /// A server that queues what is sent to an address and hands it to receivers of that address.
     actor Queues {
         var messages: [String: [AMQPMessage]] = [:]

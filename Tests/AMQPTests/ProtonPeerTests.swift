@@ -7,7 +7,7 @@ import Testing
 /// Kumo's AMQP client against an independent implementation: a broker built on Apache Qpid Proton
 /// (python-qpid-proton, from the project's Python environment). The broker advertises a 4 KiB
 /// max-frame-size, so large messages are split into several transfers in both directions.
-@Suite(.enabled(if: ProtonPeer.python != nil, "needs .venv with python-qpid-proton (scripts/python-env)"))
+@Suite(.enabled(if: ProtonPeer.python != nil, "needs .venv with python-qpid-proton (scripts/python-env)"), .timeLimit(.minutes(3)))
 struct ProtonPeerTests {
     @Test func sendAndReceiveThroughProton() async throws {
         try await ProtonPeer.run { port in

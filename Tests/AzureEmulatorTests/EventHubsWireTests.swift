@@ -8,7 +8,7 @@ import Testing
 
 /// The emulator's Event Hubs service at the AMQP level, as the real hub answers (see the recorded frames in
 /// ../shared/fixtures/amqp): what CBS, `$management` and link attaches return, byte by byte where it matters.
-@Suite("Event Hubs service on the wire")
+@Suite("Event Hubs service on the wire", .timeLimit(.minutes(3)))
 struct EventHubsWireTests {
     /// A connection to an in-process emulator serving hub `wire` (2 partitions), with one session.
     static func withSession(_ body: @Sendable (AMQPSession, Int) async throws -> Void) async throws {
@@ -232,7 +232,7 @@ struct EventHubsWireTests {
 }
 
 /// AMQPS: the same namespace over TLS with the emulator's certificate, which a client trusts through the CA.
-@Suite("Event Hubs over AMQPS")
+@Suite("Event Hubs over AMQPS", .timeLimit(.minutes(3)))
 struct EventHubsTLSTests {
     @Test func amqpsServesTheNamespaceOverTLS() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kumo-eh-tls-\(UUID().uuidString.prefix(8))").path

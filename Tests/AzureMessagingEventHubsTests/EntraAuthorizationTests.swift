@@ -9,7 +9,7 @@ import Testing
 
 /// Entra ID tokens (audience https://eventhubs.azure.net) put on `$cbs` as `jwt`, from the emulator's own
 /// token issuer through AzureIdentity, as a production client with a managed identity or service principal does.
-@Suite("Event Hubs with Entra ID tokens")
+@Suite("Event Hubs with Entra ID tokens", .timeLimit(.minutes(3)))
 struct EntraAuthorizationTests {
     /// Counts the tokens a credential hands out, so a test sees CBS renewals.
     final class CountingCredential: TokenCredential {

@@ -57,9 +57,10 @@ struct QuickStartCLITests {
         #expect(environment["AZURE_KEYVAULT_URL"] == record["keyVaultURL"] as? String)
         #expect(environment["KUMO_CA_FILE"] == record["caCertificatePath"] as? String)
         #expect(Set(environment.keys) == [
-            "AZURE_STORAGE_CONNECTION_STRING", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-            "AZURE_AUTHORITY_HOST", "AZURE_KEYVAULT_URL", "KUMO_CA_FILE",
+            "AZURE_STORAGE_CONNECTION_STRING", "AZURE_EVENTHUBS_CONNECTION_STRING", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST", "AZURE_KEYVAULT_URL", "KUMO_CA_FILE",
         ])
+        #expect(environment["AZURE_EVENTHUBS_CONNECTION_STRING"] == record["eventHubsConnectionString"] as? String)
 
         // The record's environment is enough for Blob Storage (Shared Key) and for Key Vault (Entra ID over TLS).
         let commands = """
@@ -81,19 +82,21 @@ struct QuickStartCLITests {
             if line.hasPrefix("export ") { exports.append(line) }
         }
         #expect(exports.map { String($0.dropFirst(7).prefix { $0 != "=" }) } == [
-            "AZURE_STORAGE_CONNECTION_STRING", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-            "AZURE_AUTHORITY_HOST", "AZURE_KEYVAULT_URL", "KUMO_CA_FILE",
+            "AZURE_STORAGE_CONNECTION_STRING", "AZURE_EVENTHUBS_CONNECTION_STRING", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST", "AZURE_KEYVAULT_URL", "KUMO_CA_FILE",
         ])
         // Pasted into a shell that has none of these set, the lines alone point kumo at this emulator.
         let result = try shell(
             exports.joined(separator: "\n") + """
 
                 kumo blob container create quickstart-paste && kumo blob container list
+                kumo eventhubs send --hub kumo --partition 0 pasted-event && kumo eventhubs properties --hub kumo --partition 0
                 printf 'value-2' | kumo keyvault secret set pasted && kumo keyvault secret get pasted
                 """,
             environment: [:])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("quickstart-paste"), "\(result.stdout)")
+        #expect(result.stdout.contains("sent 1 event to partition 0 of kumo"), "\(result.stdout)")
         #expect(result.stdout.hasSuffix("value-2\n"), "\(result.stdout)")
     }
 

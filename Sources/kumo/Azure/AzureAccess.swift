@@ -28,6 +28,20 @@ enum AzureAccess {
         return DefaultAzureCredential(options: options)
     }()
 
+    /// A connection string from its option, else a Key Vault secret named by another option, else an environment
+    /// variable; `missing` says what to do when none is given.
+    static func connectionString(
+        _ value: String?, secret: String?, secretOption: String = "--connection-string-secret", environmentVariable: String,
+        missing: String
+    ) async throws -> String {
+        if let value { return value }
+        if let secret { return try await Self.secret(at: secret, option: secretOption) }
+        if let fromEnvironment = ProcessInfo.processInfo.environment[environmentVariable], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        throw ValidationError(missing)
+    }
+
     /// Reads a secret named by its Key Vault URL (`https://<vault>/secrets/<name>[/<version>]`).
     static func secret(at reference: String, option: String) async throws -> String {
         guard let url = URL(string: reference), url.scheme == "https", let identifier = try? KeyVaultSecretIdentifier(url) else {

@@ -32,13 +32,9 @@ struct EventHubsOptions: ParsableArguments {
     var json = false
 
     func resolvedConnectionString() async throws -> String {
-        if let connectionString { return connectionString }
-        if let connectionStringSecret {
-            return try await AzureAccess.secret(at: connectionStringSecret, option: "--connection-string-secret")
-        }
-        if let value = ProcessInfo.processInfo.environment["AZURE_EVENTHUBS_CONNECTION_STRING"], !value.isEmpty { return value }
-        throw ValidationError(
-            "no Event Hubs namespace: pass --connection-string or set AZURE_EVENTHUBS_CONNECTION_STRING (for the emulator: the string 'kumo emulator' prints)")
+        try await AzureAccess.connectionString(
+            connectionString, secret: connectionStringSecret, environmentVariable: "AZURE_EVENTHUBS_CONNECTION_STRING",
+            missing: "no Event Hubs namespace: pass --connection-string or set AZURE_EVENTHUBS_CONNECTION_STRING (for the emulator: the string 'kumo emulator' prints)")
     }
 
     func producer() async throws -> EventHubProducerClient {

@@ -29,15 +29,9 @@ struct BlobAccountOptions: ParsableArguments {
     var json = false
 
     func resolvedConnectionString() async throws -> String {
-        if let connectionString { return connectionString }
-        if let connectionStringSecret {
-            return try await AzureAccess.secret(at: connectionStringSecret, option: "--connection-string-secret")
-        }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["AZURE_STORAGE_CONNECTION_STRING"], !fromEnvironment.isEmpty {
-            return fromEnvironment
-        }
-        throw ValidationError(
-            "no storage account: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING (for the emulator: UseDevelopmentStorage=true)")
+        try await AzureAccess.connectionString(
+            connectionString, secret: connectionStringSecret, environmentVariable: "AZURE_STORAGE_CONNECTION_STRING",
+            missing: "no storage account: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING (for the emulator: UseDevelopmentStorage=true)")
     }
 
     func service() async throws -> BlobServiceClient {

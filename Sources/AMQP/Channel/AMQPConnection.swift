@@ -59,7 +59,7 @@ public struct AMQPConnectionConfiguration: Sendable {
     var engineConfiguration: EngineConfiguration {
         EngineConfiguration(
             containerID: containerID, hostname: hostname ?? host, maxFrameSize: maxFrameSize, channelMax: channelMax,
-            idleTimeOut: idleTimeout.map { UInt32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) },
+            idleTimeOut: idleTimeout.map { UInt32(clamping: $0.wholeMilliseconds) },
             properties: properties, desiredCapabilities: desiredCapabilities, saslMechanism: saslMechanism,
             saslInitialResponse: saslInitialResponse)
     }
@@ -103,7 +103,7 @@ public final class AMQPConnection: Sendable {
         }
         let serverName = configuration.serverName ?? configuration.host
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000))
+            .connectTimeout(.milliseconds(configuration.connectTimeout.wholeMilliseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -32,7 +32,7 @@ public struct AMQPServerConfiguration: Sendable {
     var engineConfiguration: EngineConfiguration {
         EngineConfiguration(
             containerID: containerID, maxFrameSize: maxFrameSize, channelMax: channelMax,
-            idleTimeOut: idleTimeout.map { UInt32(clamping: $0.components.seconds * 1000) }, properties: properties,
+            idleTimeOut: idleTimeout.map { UInt32(clamping: $0.wholeMilliseconds) }, properties: properties,
             saslMechanisms: saslMechanisms, saslWelcome: saslWelcome)
     }
 }

@@ -71,7 +71,8 @@ final class WALReader: @unchecked Sendable {
                     ChangeRecord(
                         sequenceNumber: sequence, columnFamilyID: record.columnFamilyID,
                         columnFamily: store.familyName(forID: record.columnFamilyID), operation: record.operation,
-                        key: record.key, value: record.value, endKey: record.endKey))
+                        key: record.key, value: record.value, endKey: record.endKey,
+                        batchSequenceNumber: batchSequence, batchSize: decoded.records.count))
             }
             if !records.isEmpty { return records }
         }

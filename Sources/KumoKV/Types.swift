@@ -89,6 +89,11 @@ public struct ChangeRecord: Hashable, Sendable {
     public var value: [UInt8]?
     /// The exclusive end of a range deletion.
     public var endKey: [UInt8]?
+    /// The sequence number of the write batch this record belongs to (its first record's). Records sharing it
+    /// were written atomically.
+    public var batchSequenceNumber: UInt64
+    /// How many records the write batch holds; this record is number `sequenceNumber - batchSequenceNumber`.
+    public var batchSize: Int
 
     public init(
         sequenceNumber: UInt64,
@@ -97,8 +102,12 @@ public struct ChangeRecord: Hashable, Sendable {
         operation: Operation,
         key: [UInt8],
         value: [UInt8]? = nil,
-        endKey: [UInt8]? = nil
+        endKey: [UInt8]? = nil,
+        batchSequenceNumber: UInt64? = nil,
+        batchSize: Int = 1
     ) {
+        self.batchSequenceNumber = batchSequenceNumber ?? sequenceNumber
+        self.batchSize = batchSize
         self.sequenceNumber = sequenceNumber
         self.columnFamilyID = columnFamilyID
         self.columnFamily = columnFamily

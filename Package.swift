@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KumoBackup", targets: ["KumoBackup"]),
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "AzureMessagingEventHubs", targets: ["AzureMessagingEventHubs"]),
+        .library(name: "KumoChangeFeed", targets: ["KumoChangeFeed"]),
         .executable(name: "kumo", targets: ["kumo"]),
     ],
     dependencies: [
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -115,6 +117,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "KumoChangeFeed",
+            dependencies: [
+                "KumoKV", "AzureCore", "AzureStorageBlobs", "AzureMessagingEventHubs", "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "KumoBackup",
             dependencies: [
                 "KumoKV",
@@ -156,6 +167,7 @@ let package = Package(
                 "AzureSecurityKeyVault",
                 "AzureMessagingEventHubs",
                 "KumoBackup",
+                "KumoChangeFeed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -255,6 +267,17 @@ let package = Package(
                 "AMQP", "AzureMessagingEventHubs", "AzureCore", "AzureStorageBlobs", "AzureIdentity", "AzureEmulator",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KumoChangeFeedTests",
+            dependencies: [
+                "EmulatorTestSupport",
+                "KumoChangeFeed", "KumoKV", "AMQP", "AzureMessagingEventHubs", "AzureCore", "AzureStorageBlobs",
+                "AzureEmulator",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Peers"],
             swiftSettings: strictSettings
         ),
         .testTarget(

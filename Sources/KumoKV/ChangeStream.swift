@@ -80,11 +80,20 @@ final class WALReader: @unchecked Sendable {
     }
 
     private func gapError(firstAvailable: UInt64?, detail: String?) -> KVError {
-        var message = "sequence \(since) is no longer in the write-ahead log of \(store.path)"
-        if let firstAvailable { message += "; the oldest retained sequence is \(firstAvailable)" }
-        message += " (raise StoreOptions.walRetention, or start from a fresh backup)"
+        // Without a batch to tell, the log files say where what is left starts.
+        let oldest = firstAvailable ?? (try? Store.walFiles(at: store.path))?.compactMap(\.firstSequence).min()
+        let since = max(self.since, 1)
+        var message: String
+        var lost: ClosedRange<UInt64>?
+        if let oldest, oldest > since {
+            lost = since...(oldest - 1)
+            message = "sequences \(since)–\(oldest - 1) are no longer in the write-ahead log of \(store.path) (the oldest retained is \(oldest))"
+        } else {
+            message = "sequence \(since) is no longer in the write-ahead log of \(store.path)"
+        }
+        message += "; keep the log with StoreOptions.walRetention = .untilReleased (a change feed's mark does it), or recover by starting from a backup's sequence number"
         if let detail { message += ": \(detail)" }
-        return KVError(.walGap, message)
+        return KVError(.walGap, message, lostRange: lost)
     }
 
     func close() {

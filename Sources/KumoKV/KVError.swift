@@ -58,10 +58,13 @@ public struct KVError: Error, Sendable, Equatable, CustomStringConvertible {
     public let code: Code
     /// A human-readable message; for RocksDB failures it includes RocksDB's own status text.
     public let message: String
+    /// For `.walGap`: the sequence numbers the write-ahead log no longer holds, when they are known.
+    public var lostRange: ClosedRange<UInt64>?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, lostRange: ClosedRange<UInt64>? = nil) {
         self.code = code
         self.message = message
+        self.lostRange = lostRange
     }
 
     public var description: String { "KVError.\(code): \(message)" }

@@ -17,6 +17,8 @@ public final class Store: @unchecked Sendable {
     public let path: String
     /// The options the store was opened with.
     public let options: StoreOptions
+    /// Where a follower keeps its own files; `nil` for the store's owner.
+    let followerDirectory: String?
 
     // `lock` guards `database`, `families` and `familyNames`. Reads and writes take the shared side;
     // close and column family changes take the exclusive side.
@@ -55,11 +57,21 @@ public final class Store: @unchecked Sendable {
 
     /// Opens (or creates) the database at `path`, blocking the calling thread. Prefer ``open(at:options:)``
     /// from async code.
-    public init(path: String, options: StoreOptions = StoreOptions()) throws {
+    public convenience init(path: String, options: StoreOptions = StoreOptions()) throws {
+        try self.init(path: path, options: options, followerDirectory: nil)
+    }
+
+    /// Opens the database as its owner, or with `followerDirectory` as a read-only follower (a RocksDB secondary
+    /// instance keeping its own files there) of the process that owns it.
+    init(path: String, options: StoreOptions, followerDirectory: String?) throws {
         // Absolute, so that checkpoints beside the store, backup manifests and messages name the same place
         // wherever the process's working directory is.
         self.path = Store.absolutePath(path)
+        var options = options
+        // A change feed's mark keeps the write-ahead log it has not published, whoever opens the store.
+        if (try? Store.walHold(at: self.path)) != nil { options.walRetention = .untilReleased }
         self.options = options
+        self.followerDirectory = followerDirectory
         rocksOptions = RocksOptions(options)
         writeOptionsTable = [
             RocksWriteOptions(WriteOptions(sync: false, disableWAL: false)),
@@ -76,7 +88,7 @@ public final class Store: @unchecked Sendable {
         }
 
         let (db, handles) = try Store.openColumnFamilies(
-            at: path, names: names, options: rocksOptions, readOnly: false)
+            at: path, names: names, options: rocksOptions, readOnly: false, secondaryPath: followerDirectory)
         database = db
         for (name, handle) in zip(names, handles) {
             guard let handle else { continue }
@@ -93,7 +105,7 @@ public final class Store: @unchecked Sendable {
 
     /// Opens the database at `path` with the column families `names`; the caller owns the returned handles.
     static func openColumnFamilies(
-        at path: String, names: [String], options: RocksOptions, readOnly: Bool
+        at path: String, names: [String], options: RocksOptions, readOnly: Bool, secondaryPath: String? = nil
     ) throws -> (OpaquePointer, [OpaquePointer?]) {
         var handles = [OpaquePointer?](repeating: nil, count: names.count)
         let familyOptions = [OpaquePointer?](repeating: options.pointer, count: names.count)
@@ -101,7 +113,11 @@ public final class Store: @unchecked Sendable {
         defer { cNames.forEach { free($0) } }
         let db = try cNames.map { UnsafePointer($0) }.withUnsafeBufferPointer { namePointers in
             try rocksCall("cannot open database at \(path)") { error in
-                if readOnly {
+                if let secondaryPath {
+                    rocksdb_open_as_secondary_column_families(
+                        options.pointer, path, secondaryPath, Int32(names.count), namePointers.baseAddress, familyOptions,
+                        &handles, error)
+                } else if readOnly {
                     rocksdb_open_for_read_only_column_families(
                         options.pointer, path, Int32(names.count), namePointers.baseAddress, familyOptions,
                         &handles, 0, error)

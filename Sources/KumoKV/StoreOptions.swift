@@ -27,10 +27,22 @@ public struct StoreOptions: Sendable, Equatable {
     public struct WALRetention: Sendable, Equatable {
         public var ttlSeconds: UInt64
         public var sizeLimitMB: UInt64
+        /// Archived files stay until ``Store/releaseWAL(through:)`` deletes them; RocksDB never does.
+        public var keepsUntilReleased: Bool
         public init(ttlSeconds: UInt64, sizeLimitMB: UInt64) {
             self.ttlSeconds = ttlSeconds
             self.sizeLimitMB = sizeLimitMB
+            keepsUntilReleased = false
         }
+        /// Keep every obsolete WAL file in `archive/` until a change feed releases it (``Store/releaseWAL(through:)``).
+        /// A store carrying a feed's mark (`KUMO-WAL-HOLD`, see ``Store/holdWAL(holder:)``) is opened this way
+        /// whatever its options say.
+        public static let untilReleased: WALRetention = {
+            // RocksDB deletes archived files only past their TTL: a century is never.
+            var retention = WALRetention(ttlSeconds: 100 * 365 * 86_400, sizeLimitMB: 0)
+            retention.keepsUntilReleased = true
+            return retention
+        }()
         /// Keep archived WAL files for 24 hours, up to 1 GiB.
         public static let `default` = WALRetention(ttlSeconds: 86_400, sizeLimitMB: 1024)
         /// Delete WAL files as soon as RocksDB no longer needs them for recovery.

@@ -140,7 +140,9 @@ struct DemoCommand: AsyncParsableCommand {
         let started = Date()
         defer {
             if !keep {
-                for path in [base, restoredFull, restoredLatest] { try? FileManager.default.removeItem(atPath: path) }
+                for path in [base, restoredFull, restoredLatest, base + ".changefeed.json", base + ".changefeed.json.lock"] {
+                    try? FileManager.default.removeItem(atPath: path)
+                }
                 cleanup()
             }
         }
@@ -228,11 +230,13 @@ struct DemoCommand: AsyncParsableCommand {
 
         var streamed: StreamSummary?
         if let connectionString = destination.eventHubsConnectionString {
-            streamed = try await DemoStream.publish(store: store, since: firstSequence, connectionString: connectionString)
-            guard streamed?.received == changeCount else {
-                throw KVError(.corruption, "\(changeCount) changes were sent to Event Hubs but \(streamed?.received ?? 0) came back")
+            let summary = try await DemoStream.publish(
+                store: store, since: firstSequence, connectionString: connectionString, checkpointPath: base + ".changefeed.json")
+            streamed = summary
+            guard summary.received == changeCount else {
+                throw KVError(.corruption, "\(changeCount) changes were written but the change feed delivered \(summary.received)")
             }
-            say("10. streamed the \(changeCount) changes to Event Hubs (hub kumo, \(streamed?.partitions ?? 0) partitions, keyed by the KV key so each key's changes stay in order) in \(streamed?.batches ?? 0) batches, and read every one back")
+            say("10. change feed: published the \(changeCount) changes to Event Hubs as CloudEvents (hub kumo, \(summary.partitions) partitions by key prefix, \(summary.batches) batches, checkpoint \(summary.checkpoint) in \(summary.checkpointLocation)); read back, every event equals the change the store recorded")
         }
 
         try store.close()

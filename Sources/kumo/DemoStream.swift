@@ -1,77 +1,69 @@
-import AMQP
 import AzureMessagingEventHubs
 import Foundation
+import KumoChangeFeed
 import KumoKV
 
-/// What the demo streamed to Event Hubs.
+/// What the demo's change feed published to Event Hubs and read back.
 struct StreamSummary: Encodable {
     var eventHubName: String
     var partitions: Int
-    var sent: Int
+    /// Events the feed published (a range deletion goes to every partition).
+    var published: Int
     var batches: Int
+    /// Distinct changes read back and checked against the write-ahead log.
     var received: Int
+    var checkpoint: UInt64
+    var checkpointLocation: String
 }
 
-/// The demo's taste of the change feed: every change of the store since a sequence number, published to the
-/// emulator's Event Hubs as one JSON event each, partitioned by key, then read back from every partition.
+/// The demo's change-feed step: the real feed publishes the store's changes since a sequence number to the
+/// emulator's hub `kumo` and checkpoints them; then every partition is read back, and the decoded events must equal
+/// the changes the store recorded, one for one.
 enum DemoStream {
-    static func publish(store: Store, since firstSequence: UInt64, connectionString: String) async throws -> StreamSummary {
+    static func publish(store: Store, since firstSequence: UInt64, connectionString: String, checkpointPath: String) async throws -> StreamSummary {
         let producer = try EventHubProducerClient(connectionString: connectionString)
-        let partitions = try await producer.getPartitionIDs()
-        var batches: [String: EventDataBatch] = [:]
-        var sent = 0
-        var sentBatches = 0
+        var configuration = ChangeFeedConfiguration()
+        configuration.start = .sequence(firstSequence)
+        configuration.partitioning = .separator(UInt8(ascii: ":"))
+        // What the store recorded, read before the feed runs: once it has checkpointed, it releases the log.
+        var expected: [String: ChangeRecord] = [:]
+        let storeID = try store.identity
         for try await change in store.changes(since: firstSequence) {
-            let key = String(decoding: change.key, as: UTF8.self)
-            // The key picks the partition, so one key's changes stay in order.
-            let partition = partitions[Int(stableHash(key) % UInt64(partitions.count))]
-            let record: [String: Any] = [
-                "op": change.operation.rawValue, "cf": change.columnFamily ?? "default", "key": key,
-                "seq": change.sequenceNumber,
-            ]
-            let body = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-            let event = EventData(body: Array(body), contentType: "application/json")
-            var batch: EventDataBatch
-            if let existing = batches[partition] {
-                batch = existing
-            } else {
-                batch = try await producer.createBatch(options: CreateBatchOptions(partitionID: partition))
-            }
-            if !batch.tryAdd(event) {
-                try await producer.send(batch)
-                sentBatches += 1
-                batch = try await producer.createBatch(options: CreateBatchOptions(partitionID: partition))
-                batch.tryAdd(event)
-            }
-            batches[partition] = batch
-            sent += 1
+            expected["\(storeID):\(change.batchSequenceNumber):\(change.sequenceNumber - change.batchSequenceNumber)"] = change
         }
-        for batch in batches.values where batch.count > 0 {
-            try await producer.send(batch)
-            sentBatches += 1
-        }
-        var received = 0
+        let checkpointStore = FileCheckpointStore(path: checkpointPath)
+        let feed = try ChangeFeed(store: store, producer: producer, checkpointStore: checkpointStore, configuration: configuration)
+        try await feed.run(until: try store.latestSequenceNumber)
+        let statistics = feed.statistics
+        var received: [String: ChangeEvent] = [:]
         let consumer = try EventHubConsumerClient(connectionString: connectionString)
+        let partitions = try await producer.getPartitionIDs()
         for partition in partitions {
             let last = try await producer.getPartitionProperties(partitionID: partition).lastEnqueuedSequenceNumber
             guard last >= 0 else { continue }
             for try await event in consumer.events(partitionID: partition, startingAt: .earliest, options: ReadEventOptions(prefetchCount: 2000)) {
-                if event.event.contentType == "application/json" { received += 1 }
+                let change = try ChangeEventFormat.decode(event.body)
+                received[change.id] = change
                 if event.sequenceNumber >= last { break }
             }
         }
         await consumer.close()
         await producer.close()
-        return StreamSummary(eventHubName: producer.eventHubName, partitions: partitions.count, sent: sent, batches: sentBatches, received: received)
-    }
 
-    /// FNV-1a of the key's bytes: the same key always maps to the same partition.
-    static func stableHash(_ key: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
+        guard received.count == expected.count else {
+            throw KVError(.corruption, "the feed published \(received.count) distinct changes but the store recorded \(expected.count)")
         }
-        return hash
+        for (id, record) in expected {
+            guard let event = received[id], event.sequenceNumber == record.sequenceNumber, event.key == record.key,
+                  event.data == record.value, event.endKey == record.endKey, event.columnFamily == record.columnFamily,
+                  event.kind == ChangeEvent.Kind(record.operation)
+            else {
+                throw KVError(.corruption, "change \(id) (sequence \(record.sequenceNumber)) came back different from what the store recorded")
+            }
+        }
+        return StreamSummary(
+            eventHubName: producer.eventHubName, partitions: partitions.count, published: Int(statistics.eventsPublished),
+            batches: Int(statistics.batchesSent), received: received.count, checkpoint: statistics.checkpoint,
+            checkpointLocation: checkpointStore.location)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AzureCore
 import Foundation
 import KumoBackup
+import KumoChangeFeed
 import KumoKV
 
 /// The exit codes `kumo` uses, one meaning each, so that scripts and timers can tell a failed check from a
@@ -88,6 +89,8 @@ enum ErrorReport {
             return (status(of: error).rawValue, "Error: \(text(of: error, arguments: arguments))")
         case let error as AzureAccessFailure:
             return (ExitStatus.accessDenied.rawValue, "Error: \(error.message)")
+        case let error as ChangeFeedError:
+            return (status(of: error).rawValue, "Error: \(error.message)")
         default:
             break
         }
@@ -108,6 +111,15 @@ enum ErrorReport {
         case .locked, .lockLost: .locked
         case .invalidArgument, .targetNotEmpty: .usage
         case .keyUnavailable: .accessDenied
+        default: .checkFailed
+        }
+    }
+
+    static func status(of error: ChangeFeedError) -> ExitStatus {
+        switch error.code {
+        case .checkpointHeld, .checkpointLost: .locked
+        case .invalidArgument: .usage
+        case .publishRefused: .accessDenied
         default: .checkFailed
         }
     }

@@ -53,6 +53,8 @@ enum Interruption {
         /// Leave it to stop by itself: the emulator's service group stops its servers gracefully on the same
         /// signals.
         case observe
+        /// Ask it to finish what it is doing and return (the change feed checkpoints what the hub acknowledged).
+        case stop(@Sendable () -> Void)
     }
 
     private struct State {
@@ -89,10 +91,10 @@ enum Interruption {
     }
 
     private static func received(_ signal: Signal) {
-        let (first, cancel) = state.withLock { state -> (Signal?, (@Sendable () -> Void)?) in
+        let (first, response, cancel) = state.withLock { state -> (Signal?, Response, (@Sendable () -> Void)?) in
             let first = state.received
             if first == nil { state.received = signal }
-            return (first, state.response == .cancel ? state.cancel : nil)
+            return (first, state.response, state.cancel)
         }
         if let first {
             // The cleanup is abandoned: whatever it left, the next command's sweep removes (checkpoints,
@@ -100,10 +102,18 @@ enum Interruption {
             write("\(lineStart)kumo: \(signal.name) again: exiting at once; the next backup or restore removes what this one left\n")
             _exit(first.status.rawValue)
         }
-        if cancel != nil {
-            write("\(lineStart)kumo: \(signal.name): stopping and cleaning up (\(signal == .interrupt ? "Ctrl-C" : signal.name) again exits at once)\n")
+        let again = "\(signal == .interrupt ? "Ctrl-C" : signal.name) again exits at once"
+        switch response {
+        case .cancel:
+            guard let cancel else { return }
+            write("\(lineStart)kumo: \(signal.name): stopping and cleaning up (\(again))\n")
+            cancel()
+        case .stop(let stop):
+            write("\(lineStart)kumo: \(signal.name): finishing the current round, then stopping (\(again))\n")
+            stop()
+        case .observe:
+            break
         }
-        cancel?()
     }
 
     /// Ends the process after a command that failed once a signal had arrived: the command's own account of

@@ -20,7 +20,7 @@ struct Kumo: AsyncParsableCommand {
             """,
         version: KumoVersion.string,
         subcommands: [
-            KVCommand.self, BackupCommand.self, BlobCommand.self, KeyVaultCommand.self, EventHubsCommand.self, EmulatorCommand.self,
+            KVCommand.self, BackupCommand.self, BlobCommand.self, KeyVaultCommand.self, EventHubsCommand.self, ChangeFeedCommand.self, EmulatorCommand.self,
             DemoCommand.self,
         ]
     )

@@ -94,7 +94,7 @@ struct ChangeStreamTests {
             _ = try await changes(store, since: 5)
         } throws: { error in
             let kvError = error as? KVError
-            return kvError?.code == .walGap && kvError!.message.contains("sequence 5")
+            return kvError?.code == .walGap && kvError?.lostRange == 5...100 && kvError!.message.contains("sequences 5–100")
         }
         // The part still in the log reads fine.
         let tail = try await changes(store, since: 101)

@@ -90,6 +90,9 @@ final class Writers: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
 
+    /// KUMO_FEED_WRITES_PER_PAUSE sets the write rate (writes between 10 ms pauses; 20 by default).
+    let writesPerPause = max(1, ProcessInfo.processInfo.environment["KUMO_FEED_WRITES_PER_PAUSE"].flatMap(Int.init) ?? 20)
+
     init(store: Store) { self.store = store }
 
     func stop() { lock.withLock { stopped = true } }
@@ -112,7 +115,9 @@ final class Writers: @unchecked Sendable {
                         } else {
                             try self.store.put(key, Array("value \(counter)".utf8))
                         }
-                        if counter % 20 == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                        // Thousands of changes a second from the two writers, paced so the test process
+                        // (emulator included) keeps a core for the feed.
+                        if counter % self.writesPerPause == 0 { try await Task.sleep(for: .milliseconds(10)) }
                     }
                 }
             }
@@ -153,15 +158,25 @@ final class FeedProcess {
 /// Microsoft's Python SDK as the consumer, from the project's Python environment.
 enum PythonPeer {
     struct Event: Decodable {
+        var error: String?
         var partition: String
         var hubSequenceNumber: Int64
         var contentType: String?
-        var id: String
-        var type: String
-        var seq: UInt64
-        var batchseq: UInt64
-        var key: String
+        var id: String?
+        var type: String?
+        var seq: UInt64?
+        var batchseq: UInt64?
+        var key: String?
         var data: String?
+    }
+
+    /// The consumer's lines; a line reporting an event that is not a change fails the test with what it said.
+    struct Change {
+        var partition: String
+        var hubSequenceNumber: Int64
+        var contentType: String?
+        var seq: UInt64
+        var key: String
     }
 
     static var repositoryRoot: URL {
@@ -190,7 +205,7 @@ enum PythonPeer {
 
     /// Runs the consumer on a thread of its own, so waiting for it does not hold one of the few threads the
     /// in-process emulator serves it with.
-    static func consume(connectionString: String, hub: String) async throws -> [Event] {
+    static func consume(connectionString: String, hub: String) async throws -> [Change] {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result { try consumeBlocking(connectionString: connectionString, hub: hub) })
@@ -198,7 +213,7 @@ enum PythonPeer {
         }
     }
 
-    static func consumeBlocking(connectionString: String, hub: String) throws -> [Event] {
+    static func consumeBlocking(connectionString: String, hub: String) throws -> [Change] {
         guard let python else { throw PeerFailure(message: "no .venv with azure-eventhub") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
@@ -215,7 +230,11 @@ enum PythonPeer {
             throw PeerFailure(message: "the Python consumer exited \(process.terminationStatus): \(String(decoding: data.suffix(500), as: UTF8.self))")
         }
         let decoder = JSONDecoder()
-        return try data.split(separator: UInt8(ascii: "\n")).map { try decoder.decode(Event.self, from: Data($0)) }
+        let events = try data.split(separator: UInt8(ascii: "\n")).map { try decoder.decode(Event.self, from: Data($0)) }
+        if let bad = events.first(where: { $0.error != nil }) {
+            throw PeerFailure(message: "partition \(bad.partition) event \(bad.hubSequenceNumber): \(bad.error!)")
+        }
+        return events.map { Change(partition: $0.partition, hubSequenceNumber: $0.hubSequenceNumber, contentType: $0.contentType, seq: $0.seq ?? 0, key: $0.key ?? "") }
     }
 }
 

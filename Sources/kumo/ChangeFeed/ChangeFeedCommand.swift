@@ -182,6 +182,7 @@ struct ChangeFeedRun: AsyncParsableCommand {
             throw error
         }
         progress.cancel()
+        _ = await progress.value  // so the final report is the last line
         await producer.close()
         reporter.report(feed.statistics, final: true)
     }

@@ -102,7 +102,8 @@ public struct ChangeEvent: Sendable, Hashable {
     /// ``keyFromSubject(_:)``.
     public var subject: String { Self.printable(key) }
 
-    static func printable(_ bytes: [UInt8]) -> String {
+    /// Bytes as printable text: printable ASCII as is, everything else (and `%`) as `%XX`.
+    public static func printable(_ bytes: [UInt8]) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(bytes.count)

@@ -7,11 +7,12 @@ import Synchronization
 struct ChangeFeedTail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail",
-        abstract: "Print the change events of a hub as JSON lines, from a position, across all partitions.",
+        abstract: "Print the change events of a hub, from a position, across all partitions.",
         discussion: """
-            Each line is one change: partition, the hub's sequence number and enqueued time, and the event decoded \
-            (key and value as text when they are UTF-8, always as base64). An event that is not a Kumo change is \
-            printed with an "error" field and skipped. Runs until Ctrl-C, --count events, or --idle seconds without one.
+            Each line is one change: partition, the store's sequence number, type, column family, key and value. \
+            With --json, one JSON object per line: partition, the hub's sequence number and enqueued time, and the \
+            event decoded (key and value as text when they are UTF-8, always as base64). An event that is not a Kumo \
+            change is reported and skipped. Runs until Ctrl-C, --count events, or --idle seconds without one.
             """)
 
     @Option(help: "The event hub (default: the connection string's EntityPath).") var hub: String?
@@ -23,6 +24,7 @@ struct ChangeFeedTail: AsyncParsableCommand {
     @Option(help: "Where to start: earliest, latest or time:ISO-8601.") var from: String = "latest"
     @Option(help: "Stop after this many events.") var count: Int?
     @Option(help: "Stop when no event arrives for this many seconds.") var idle: Double?
+    @Flag(help: "Print JSON lines instead of text.") var json = false
 
     func position() throws -> EventPosition {
         switch from {
@@ -59,12 +61,13 @@ struct ChangeFeedTail: AsyncParsableCommand {
         let printed = PrintedCount()
         let limit = count
         let idle = self.idle
+        let json = self.json
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for partition in partitions {
                     group.addTask {
                         for try await event in consumer.events(partitionID: partition, startingAt: position) {
-                            let line = Self.line(for: event)
+                            let line = json ? Self.line(for: event) : Self.text(for: event)
                             // One writer at a time, so lines never interleave.
                             let done = Self.output.withLock { _ -> Bool in
                                 FileHandle.standardOutput.write(Data((line + "\n").utf8))
@@ -101,6 +104,19 @@ struct ChangeFeedTail: AsyncParsableCommand {
     }
 
     private static let output = Mutex(())
+
+    /// `p1 #42 kumo.kv.put users user:7 = v7` (bytes that are not printable as `%XX`, as in the event's subject).
+    static func text(for received: ReceivedEventData) -> String {
+        let prefix = "p\(received.partitionID)"
+        guard let event = try? ChangeEventFormat.decode(received.body) else {
+            return "\(prefix) hub #\(received.sequenceNumber): not a Kumo change event (\(received.body.count) bytes)"
+        }
+        var line = "\(prefix) #\(event.sequenceNumber) \(event.kind.rawValue) \(event.columnFamily ?? "#\(event.columnFamilyID)") \(event.subject)"
+        if let endKey = event.endKey { line += " .. \(ChangeEvent.printable(endKey))" }
+        if let data = event.data { line += " = \(ChangeEvent.printable(data))" }
+        if let part = event.part { line += " (part \(part.number) of \(part.count), \(part.valueSize) bytes)" }
+        return line
+    }
 
     static func line(for received: ReceivedEventData) -> String {
         var object: [String: Any] = [

@@ -196,6 +196,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "kumo-changefeed-bench",
+            dependencies: ["KumoChangeFeed", "KumoKV", "AzureMessagingEventHubs"],
+            path: "Benchmarks/ChangeFeedBenchmark",
+            exclude: ["python_peer.py"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "kumo-kv-bench",
             dependencies: ["KumoKV"],
             path: "Benchmarks/KumoKVBenchmark",

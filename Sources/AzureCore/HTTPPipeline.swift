@@ -298,8 +298,16 @@ public enum HTTPDateFormat {
     }
 
     /// ISO 8601 in UTC with seconds, as SAS tokens carry times (`2026-11-25T18:00:00Z`).
-    public static func iso8601(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+    public static func iso8601(_ date: Date) -> String { iso8601(date, milliseconds: false) }
+
+    /// ISO 8601 in UTC with seconds, or with milliseconds (`2026-11-25T18:00:00.123Z`, rounded to the nearest) as
+    /// CloudEvents and Event Hubs carry them.
+    public static func iso8601(_ date: Date, milliseconds: Bool) -> String {
+        let total = milliseconds
+            ? Int64((date.timeIntervalSince1970 * 1000).rounded())
+            : Int64(date.timeIntervalSince1970.rounded(.down)) * 1000
+        var seconds = time_t(total >= 0 ? total / 1000 : (total - 999) / 1000)
+        let fraction = Int32(total - Int64(seconds) * 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ value: Int32, _ width: Int) -> String {
@@ -307,6 +315,7 @@ public enum HTTPDateFormat {
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
+            + (milliseconds ? ".\(pad(fraction, 3))Z" : "Z")
     }
 }

@@ -1,3 +1,4 @@
+import AzureCore
 import Foundation
 
 /// The wire form of a ``ChangeEvent``: a CloudEvents 1.0 event in structured mode, one JSON object per Event Hubs
@@ -212,19 +213,7 @@ struct JSONWriter {
 
 /// RFC 3339 timestamps in UTC with milliseconds, formatted without a `DateFormatter` (the feed writes one per event).
 enum Timestamp {
-    static func rfc3339(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        var seconds = time_t(milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000)
-        let fraction = Int(milliseconds - Int64(seconds) * 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(fraction), 3))Z"
-    }
+    static func rfc3339(_ date: Date) -> String { HTTPDateFormat.iso8601(date, milliseconds: true) }
 
     static func parse(_ text: String) -> Date? {
         let formatter = ISO8601DateFormatter()

@@ -18,29 +18,30 @@ public enum ChangeEventFormat {
     public static let dataContentType = "application/octet-stream"
 
     /// The JSON bytes of an event, attributes in a fixed order.
-    public static func encode(_ event: ChangeEvent) -> [UInt8] {
-        var out = JSONWriter(capacity: 256 + (event.data?.count ?? 0) * 4 / 3 + event.key.count * 3)
+    /// - Parameter time: `event.time` already formatted, for a caller encoding many events read at one moment.
+    public static func encode(_ event: ChangeEvent, time: String? = nil) -> [UInt8] {
+        var out = JSONWriter(capacity: 320 + (event.data?.count ?? 0) * 4 / 3 + event.key.count * 3)
         out.begin()
         out.string("specversion", "1.0")
         out.string("id", event.id)
         out.string("source", event.source)
         out.string("type", event.kind.rawValue)
         out.string("subject", event.subject)
-        out.string("time", Timestamp.rfc3339(event.time))
+        out.string("time", time ?? Timestamp.rfc3339(event.time))
         if event.data != nil { out.string("datacontenttype", dataContentType) }
         if let family = event.columnFamily { out.string("kumocf", family) }
         out.integer("kumocfid", Int(event.columnFamilyID))
         out.string("kumoseq", String(event.sequenceNumber))
         out.string("kumobatchseq", String(event.batchSequenceNumber))
         out.integer("kumobatchsize", event.batchSize)
-        out.string("kumokey", base64(event.key))
-        if let endKey = event.endKey { out.string("kumoendkey", base64(endKey)) }
+        out.base64("kumokey", event.key)
+        if let endKey = event.endKey { out.base64("kumoendkey", endKey) }
         if let part = event.part {
             out.integer("kumopart", part.number)
             out.integer("kumoparts", part.count)
             out.integer("kumovaluesize", part.valueSize)
         }
-        if let data = event.data { out.string("data_base64", base64(data)) }
+        if let data = event.data { out.base64("data_base64", data) }
         out.end()
         return out.bytes
     }
@@ -52,8 +53,6 @@ public enum ChangeEventFormat {
         bare.part = ChangeEvent.Part(number: Int(Int32.max), count: Int(Int32.max), valueSize: Int(Int32.max))
         return encode(bare).count + 64 + (dataBytes + 2) / 3 * 4
     }
-
-    private static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 
     /// The attributes as JSON carries them; every one optional, so a missing one is named by ``decode(_:)``. Integers
     /// are read as numbers and checked after, so one out of range is named too.
@@ -187,6 +186,34 @@ struct JSONWriter {
         name(key)
         quoted(value)
     }
+
+    /// A string attribute holding `value` in base64 (RFC 4648, padded), written straight into the output.
+    mutating func base64(_ key: String, _ value: [UInt8]) {
+        name(key)
+        bytes.append(UInt8(ascii: "\""))
+        let alphabet = JSONWriter.base64Alphabet
+        var index = 0
+        bytes.reserveCapacity(bytes.count + (value.count + 2) / 3 * 4 + 1)
+        while index + 3 <= value.count {
+            let chunk = UInt32(value[index]) << 16 | UInt32(value[index + 1]) << 8 | UInt32(value[index + 2])
+            bytes.append(alphabet[Int(chunk >> 18 & 63)])
+            bytes.append(alphabet[Int(chunk >> 12 & 63)])
+            bytes.append(alphabet[Int(chunk >> 6 & 63)])
+            bytes.append(alphabet[Int(chunk & 63)])
+            index += 3
+        }
+        let left = value.count - index
+        if left > 0 {
+            let chunk = UInt32(value[index]) << 16 | (left == 2 ? UInt32(value[index + 1]) << 8 : 0)
+            bytes.append(alphabet[Int(chunk >> 18 & 63)])
+            bytes.append(alphabet[Int(chunk >> 12 & 63)])
+            bytes.append(left == 2 ? alphabet[Int(chunk >> 6 & 63)] : UInt8(ascii: "="))
+            bytes.append(UInt8(ascii: "="))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     mutating func integer(_ key: String, _ value: Int) {
         name(key)

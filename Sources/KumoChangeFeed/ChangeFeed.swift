@@ -229,6 +229,7 @@ public final class ChangeFeed: Sendable {
         var skipped = 0
         var split = 0
         let now = Date()
+        let time = Timestamp.rfc3339(now)
         for record in records {
             guard configuration.columnFamilies.includes(record.columnFamily) else {
                 skipped += 1
@@ -236,8 +237,8 @@ public final class ChangeFeed: Sendable {
             }
             let events = builder.events(for: record, time: now)
             if events.count > 1 { split += 1 }
-            let data = events.map {
-                EventData(body: ChangeEventFormat.encode($0), contentType: ChangeEventFormat.contentType, messageID: $0.id)
+            let data = events.map { event in
+                EventData(body: ChangeEventFormat.encode(event, time: time), contentType: ChangeEventFormat.contentType, messageID: event.id)
             }
             if record.operation == .deleteRange {
                 // A range can hold keys of every partition: each partition's consumers see it in order with their keys.

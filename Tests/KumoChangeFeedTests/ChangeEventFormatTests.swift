@@ -136,3 +136,26 @@ struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Change events: base64")
+struct ChangeEventBase64Tests {
+    /// RFC 4648 section 10's vectors, and every length up to 64 against Foundation's encoder.
+    @Test func matchesTheRFCVectorsAndFoundation() throws {
+        func encoded(_ bytes: [UInt8]) -> String {
+            var writer = JSONWriter(capacity: 64)
+            writer.begin()
+            writer.base64("v", bytes)
+            writer.end()
+            let text = String(decoding: writer.bytes, as: UTF8.self)
+            return String(text.dropFirst(6).dropLast(2))
+        }
+        for (plain, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            #expect(encoded(Array(plain.utf8)) == expected)
+        }
+        var random = SeededRandom(seed: 64)
+        for length in 0...64 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            #expect(encoded(bytes) == Data(bytes).base64EncodedString())
+        }
+    }
+}

@@ -17,6 +17,10 @@ struct ChangeEventBuilder: Sendable {
             columnFamilyID: record.columnFamilyID, columnFamily: record.columnFamily, key: record.key,
             endKey: record.endKey, data: record.value, time: time)
         guard let value = record.value else { return [event] }
+        // Most values are far below the limit: skip measuring the event's attributes for them.
+        let roughSize = (value.count + 2) / 3 * 4 + (record.key.count + (record.endKey?.count ?? 0)) * 5 + storeID.utf8.count * 2
+            + (record.columnFamily?.utf8.count ?? 0) * 6 + 512
+        if roughSize < maxEventBytes, maxValueBytesPerEvent.map({ value.count <= $0 }) ?? true { return [event] }
         let budget = valueBudget(for: event)
         guard value.count > budget else { return [event] }
         let count = (value.count + budget - 1) / budget

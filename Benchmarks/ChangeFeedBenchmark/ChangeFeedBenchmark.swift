@@ -212,6 +212,10 @@ struct ChangeFeedBenchmark {
         let partitioner = ChangePartitioner(strategy: .wholeKey, partitionIDs: partitionIDs)
         let storeID = try store.identity
         let time = Date()
+        // Written in chunks, so the file's size does not count in this process's peak memory.
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? file.close() }
         var out = Data()
         for try await record in store.changes(since: 1) {
             let event = ChangeEvent(
@@ -223,8 +227,12 @@ struct ChangeFeedBenchmark {
             out.append(UInt8(ascii: "\t"))
             out.append(contentsOf: Array(Data(ChangeEventFormat.encode(event)).base64EncodedString().utf8))
             out.append(UInt8(ascii: "\n"))
+            if out.count >= 1 << 20 {
+                try file.write(contentsOf: out)
+                out.removeAll(keepingCapacity: true)
+            }
         }
-        try out.write(to: URL(fileURLWithPath: path))
+        try file.write(contentsOf: out)
     }
 }
 

@@ -47,6 +47,10 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "AzureChecksums",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "AzureCore",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -140,6 +144,7 @@ let package = Package(
         .target(
             name: "AzureEmulator",
             dependencies: [
+                "AzureChecksums",
                 "KumoKV",
                 "AMQP",
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -290,6 +295,7 @@ let package = Package(
         .testTarget(
             name: "AzureEmulatorTests",
             dependencies: [
+                "AzureChecksums",
                 "AzureEmulator",
                 "AMQP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -15,10 +15,12 @@ extension BlobResponder {
     func putBlock(_ request: BlobRequest, _ container: String, _ name: String, body: RequestBody) async throws -> Response {
         let id = try blockID(request)
         guard try await storage.container(request.account, container) != nil else { throw EmulatorError.containerNotFound() }
-        let (part, md5) = try await receiveBody(body, limit: Self.maxBlock)
-        if let sent = request.header("Content-MD5"), sent != md5 {
+        let (part, checksums) = try await receiveBody(body, limit: Self.maxBlock)
+        do {
+            try checksums.check(request)
+        } catch {
             try? FileManager.default.removeItem(atPath: storage.path(of: part.file))
-            throw EmulatorError.md5Mismatch()
+            throw error
         }
         do {
             try await storage.stageBlock(
@@ -29,7 +31,9 @@ extension BlobResponder {
             throw error
         }
         var response = Response(status: .created)
-        response.headers[HTTPField.Name("Content-MD5")!] = md5
+        // Azure answers Content-MD5 to a block sent with one; the CRC-64 always.
+        if request.header("Content-MD5") != nil { response.headers[HTTPField.Name("Content-MD5")!] = checksums.md5 }
+        response.headers[HTTPField.Name("x-ms-content-crc64")!] = checksums.crc64
         response.headers[HTTPField.Name("x-ms-request-server-encrypted")!] = "true"
         return response
     }

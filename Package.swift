@@ -88,6 +88,7 @@ let package = Package(
         .target(
             name: "AzureStorageBlobs",
             dependencies: [
+                "AzureChecksums",
                 "AzureCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import AzureChecksums
 import AzureCore
 import Crypto
 import Foundation
@@ -232,12 +233,18 @@ public struct BlobClient: Sendable {
             .base64EncodedString()
     }
 
-    /// Stages one block (Put Block) with its Content-MD5. Returns its size.
+    /// Stages one block (Put Block) with its CRC-64 as the transactional checksum (`x-ms-content-crc64`: the service
+    /// refuses a block that arrived different, and answers the CRC of what it stored, which is checked too).
+    /// Returns its size.
     @discardableResult
     public func stageBlock(id: String, data: ByteBuffer) async throws -> Int {
         var headers = HTTPHeaderFields()
-        headers["Content-MD5"] = Data(Self.md5(data)).base64EncodedString()
-        _ = try await pipeline.send(.put, url(comp: "block", [("blockid", id)]), headers: headers, body: data, expected: [201])
+        let crc = StorageCRC64.headerValue(data.withUnsafeReadableBytes { StorageCRC64.checksum($0) })
+        headers["x-ms-content-crc64"] = crc
+        let response = try await pipeline.send(.put, url(comp: "block", [("blockid", id)]), headers: headers, body: data, expected: [201])
+        if let stored = response.headers["x-ms-content-crc64"], stored != crc {
+            throw AzureError(.integrity, "block \(id) of blob \(name) was stored with CRC-64 \(stored), but \(crc) was sent", isRetriable: true)
+        }
         return data.readableBytes
     }
 

@@ -209,6 +209,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "kumo-checksum-bench",
+            dependencies: ["AzureChecksums", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Benchmarks/ChecksumBenchmark",
+            exclude: ["python_peer.py"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "kumo-kv-bench",
             dependencies: ["KumoKV"],
             path: "Benchmarks/KumoKVBenchmark",

@@ -299,3 +299,16 @@ def test_large_ranged_download_across_chunks(container: ContainerClient, chunkin
     assert part == data[offset : offset + length]
     tail = blob.download_blob(offset=3 * MiB, length=MiB, max_concurrency=4).readall()
     assert tail == data[3 * MiB :]
+
+
+def test_uncommitted_block_ids_share_a_length_until_a_list_is_committed(container: ContainerClient) -> None:
+    blob = container.get_blob_client(unique_name("idlength"))
+    blob.stage_block("four", b"1111")
+    with pytest.raises(HttpResponseError) as caught:
+        blob.stage_block("eightchr", b"222222")
+    assert_http_error(caught.value, 400, "InvalidBlobOrBlock")
+    blob.commit_block_list([BlobBlock(block_id="four")])
+    # The list is committed and no block is uncommitted: a new length may start.
+    blob.stage_block("eightchr", b"222222")
+    blob.commit_block_list([BlobBlock(block_id="four"), BlobBlock(block_id="eightchr")])
+    assert blob.download_blob().readall() == b"1111222222"

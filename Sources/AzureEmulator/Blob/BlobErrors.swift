@@ -13,6 +13,7 @@ extension EmulatorError {
     static func invalidRange() -> Self { .init(status: 416, code: "InvalidRange", message: "The range specified is invalid for the current size of the resource.") }
     static func invalidBlockList() -> Self { .init(status: 400, code: "InvalidBlockList", message: "The specified block list is invalid.") }
     static func invalidBlockID() -> Self { .init(status: 400, code: "InvalidQueryParameterValue", message: "Value for one of the query parameters specified in the request URI is invalid.", details: [("QueryParameterName", "blockid")]) }
+    static func blockCountExceedsLimit() -> Self { .init(status: 409, code: "BlockCountExceedsLimit", message: "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.") }
     static func invalidBlobOrBlock() -> Self { .init(status: 400, code: "InvalidBlobOrBlock", message: "The specified blob or block content is invalid.") }
     static func crc64Mismatch() -> Self { .init(status: 400, code: "Crc64Mismatch", message: "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.") }
     static func md5Mismatch() -> Self { .init(status: 400, code: "Md5Mismatch", message: "The MD5 value specified in the request did not match with the MD5 value calculated by the server.") }

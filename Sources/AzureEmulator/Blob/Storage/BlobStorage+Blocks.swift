@@ -3,6 +3,9 @@ import KumoKV
 
 /// Uncommitted blocks (Put Block) and committing a block list (Put Block List).
 extension BlobStorage {
+    /// Azure keeps at most this many uncommitted blocks per blob.
+    static let maxUncommittedBlocks = 100_000
+
     func uncommittedBlocks(_ account: String, _ container: String, _ blob: String) throws -> [BlockRecord] {
         try store.withCursor(.prefix(Self.key(account, container, blob)), in: Self.blocks) { cursor in
             var blocks: [BlockRecord] = []
@@ -18,10 +21,13 @@ extension BlobStorage {
         let current = try self.blob(account, container, blob)
         try checkLease(current, leaseID)
         let staged = try uncommittedBlocks(account, container, blob)
-        let committed = current?.committedBlocks ?? []
-        // Azure requires every block id of a blob to have the same length.
-        if let other = (staged.first ?? committed.first), other.id.count != block.id.count {
+        // Azure requires the uncommitted block ids of a blob to share one length; once a list is committed (and
+        // the uncommitted blocks are gone) a new length may start.
+        if let other = staged.first, other.id.count != block.id.count {
             throw EmulatorError.invalidBlobOrBlock()
+        }
+        if staged.count >= Self.maxUncommittedBlocks, !staged.contains(where: { $0.id == block.id }) {
+            throw EmulatorError.blockCountExceedsLimit()
         }
         var block = block
         block.staged = clock()

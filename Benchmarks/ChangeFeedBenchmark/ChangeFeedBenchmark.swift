@@ -1,13 +1,15 @@
 // kumo-changefeed-bench: the change feed measured the way scripts/bench-changefeed compares it with Microsoft's
 // Python SDK (Benchmarks/ChangeFeedBenchmark/python_peer.py) on one emulator:
-//   throughput  fill a fresh store with COUNT puts of SIZE-byte values, write the events the feed will publish to
-//               EVENTS (partition<TAB>base64 body, for the Python peer), then time ChangeFeed.run(until:) from start
-//               to the last acknowledged, checkpointed change: events/s, peak RSS, CPU seconds
+//   events      fill a fresh store with COUNT puts of SIZE-byte values and write the events the feed would publish
+//               to EVENTS (partition<TAB>base64 body, for the Python peer); nothing is sent
+//   throughput  fill a fresh store the same way, then time ChangeFeed.run(until:) from start to the last
+//               acknowledged, checkpointed change: events/s, peak RSS, CPU seconds
 //   latency     the feed running in this process while a writer puts at RATE writes/s for SECONDS, each value the
 //               put's wall-clock time; a consumer on every partition notes receive time minus put time: p50, p99
 //   burst       the feed running while COUNT puts arrive as fast as the store takes them (batches of 1,000): the
-//               largest lag in changes, seconds from the end of the burst until the checkpoint reaches the last
-//               change, events/s over the whole, peak RSS (run with --max-round-records to see the bound)
+//               largest lag in changes (feed.statistics.lagSequences sampled every 100 ms, and the store's latest
+//               sequence minus the checkpoint), seconds from the end of the burst until the checkpoint reaches the last
+//               change, events/s over the whole, peak RSS, CPU seconds (run with --max-round-records to see the bound)
 // Prints one JSON object. The connection string comes from AZURE_EVENTHUBS_CONNECTION_STRING.
 
 import AzureMessagingEventHubs
@@ -65,7 +67,7 @@ func fill(_ store: Store, count: Int, size: Int, keys: Int = 10_000) throws {
 struct ChangeFeedBenchmark {
     static func main() async throws {
         guard CommandLine.arguments.count > 1, let connectionString = ProcessInfo.processInfo.environment["AZURE_EVENTHUBS_CONNECTION_STRING"] else {
-            FileHandle.standardError.write(Data("usage: AZURE_EVENTHUBS_CONNECTION_STRING=… kumo-changefeed-bench throughput|latency|burst --hub H --db DIR [--count N] [--size S] [--events FILE] [--rate R] [--seconds S] [--max-round-records N]\n".utf8))
+            FileHandle.standardError.write(Data("usage: AZURE_EVENTHUBS_CONNECTION_STRING=… kumo-changefeed-bench events|throughput|latency|burst --hub H --db DIR [--count N] [--size S] [--events FILE] [--rate R] [--seconds S] [--max-round-records N]\n".utf8))
             exit(2)
         }
         let mode = CommandLine.arguments[1]
@@ -80,14 +82,16 @@ struct ChangeFeedBenchmark {
         try? FileManager.default.removeItem(atPath: db + ".checkpoint.json")
 
         switch mode {
+        case "events":
+            let store = try await freshStore(db)
+            try fill(store, count: count, size: size)
+            let partitionIDs = try await producer.getPartitionIDs()
+            try await writeEvents(of: store, to: argument("events", default: db + ".events"), partitionIDs: partitionIDs)
+            try store.close()
+            try? FileManager.default.removeItem(atPath: db)
         case "throughput":
             let store = try await freshStore(db)
             try fill(store, count: count, size: size)
-            let eventsPath = argument("events", default: "")
-            if !eventsPath.isEmpty {
-                let partitionIDs = try await producer.getPartitionIDs()
-                try await writeEvents(of: store, to: eventsPath, partitionIDs: partitionIDs)
-            }
             let feed = try ChangeFeed(store: store, producer: producer, checkpointStore: checkpoints, configuration: configuration)
             let before = usage().cpuSeconds
             let clock = ContinuousClock()
@@ -173,14 +177,17 @@ struct ChangeFeedBenchmark {
             while feed.statistics.lastCheckpointAt == nil { try await Task.sleep(for: .milliseconds(10)) }
             let sampler = Task {
                 var largest: UInt64 = 0
+                var largestReported: UInt64 = 0
                 while !Task.isCancelled {
                     let statistics = feed.statistics
+                    largestReported = max(largestReported, statistics.lagSequences)
                     let latest = (try? store.latestSequenceNumber) ?? statistics.latestSequence
                     largest = max(largest, latest > statistics.checkpoint ? latest - statistics.checkpoint : 0)
                     try? await Task.sleep(for: .milliseconds(100))
                 }
-                return largest
+                return (largest, largestReported)
             }
+            let before = usage().cpuSeconds
             let clock = ContinuousClock()
             let start = clock.now
             try fill(store, count: count, size: size, keys: 100_000)
@@ -189,15 +196,16 @@ struct ChangeFeedBenchmark {
             while feed.statistics.checkpoint < last { try await Task.sleep(for: .milliseconds(10)) }
             let drained = clock.now
             sampler.cancel()
-            let largestLag = await sampler.value
+            let (largestLag, largestReportedLag) = await sampler.value
             feed.stop()
             _ = await running.result
             let after = usage()
             emit([
                 "mode": "burst", "client": "kumo", "events": count, "maxRoundRecords": configuration.maxRoundRecords,
                 "burstSeconds": seconds(burstEnded - start), "drainSeconds": seconds(drained - burstEnded),
-                "maxLag": Int(largestLag), "eventsPerSecond": Double(count) / seconds(drained - start),
-                "peakRSSKiB": after.peakRSSKiB,
+                "maxLag": Int(largestLag), "maxLagSequences": Int(largestReportedLag),
+                "eventsPerSecond": Double(count) / seconds(drained - start),
+                "peakRSSKiB": after.peakRSSKiB, "cpuSeconds": after.cpuSeconds - before,
             ])
             try store.close()
         default:

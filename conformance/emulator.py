@@ -23,10 +23,15 @@ def kumo_binary() -> Path:
     return Path(os.environ.get("KUMO_BIN") or REPO_ROOT / ".build" / "debug" / "kumo")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(avoid: Sequence[Optional[int]] = ()) -> int:
+    """A port nothing listens on, other than those in `avoid`: two calls in a row can be handed the same port by
+    the kernel once the first socket is closed, and an emulator given one port twice cannot start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def accepts_connections(port: int) -> bool:
@@ -62,11 +67,11 @@ class EmulatorProcess:
         self.extra_args: List[str] = list(extra_args)
         self.port = port or free_port()
         # Every emulator gets its own HTTPS port too, so emulators started side by side never collide on 10443.
-        self.https_port = free_port()
+        self.https_port = free_port(avoid=[self.port])
         # ... and its own Event Hubs AMQP port (the emulator's default is 5672), unless the test names one.
         self.amqp_port: Optional[int] = self._flag_value("--amqp-port")
         if self.amqp_port is None:
-            self.amqp_port = free_port()
+            self.amqp_port = free_port(avoid=[self.port, self.https_port])
             self.extra_args += ["--amqp-port", str(self.amqp_port)]
         elif self.amqp_port < 0:
             self.amqp_port = None  # --amqp-port -1: no Event Hubs

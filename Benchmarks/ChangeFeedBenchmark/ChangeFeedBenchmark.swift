@@ -110,7 +110,10 @@ struct ChangeFeedBenchmark {
             let duration = Double(argument("seconds", default: "10"))!
             let store = try await freshStore(db)
             let feed = try ChangeFeed(store: store, producer: producer, checkpointStore: checkpoints, configuration: configuration)
-            let running = Task { try await feed.run() }
+            let outcome = FeedOutcome()
+            let running = Task {
+                do { try await feed.run() } catch { outcome.fail(error) }
+            }
             let consumer = try EventHubConsumerClient(connectionString: connectionString, eventHubName: hub)
             let partitions = try await producer.getPartitionIDs()
             let total = Int(rate * duration)
@@ -119,17 +122,25 @@ struct ChangeFeedBenchmark {
                 for partition in partitions {
                     group.addTask {
                         var values: [Double] = []
+                        var sequences: ClosedRange<UInt64>?
                         do {
                             for try await event in consumer.events(partitionID: partition, startingAt: .latest) {
                                 let change = try ChangeEventFormat.decode(event.body)
                                 guard let data = change.data, let sentAt = Double(String(decoding: data, as: UTF8.self)) else { continue }
                                 values.append((Date().timeIntervalSince1970 - sentAt) * 1000)
+                                sequences = sequences.map { min($0.lowerBound, change.sequenceNumber)...max($0.upperBound, change.sequenceNumber) } ?? change.sequenceNumber...change.sequenceNumber
                                 if received.add() >= total { break }
+                            }
+                            if received.value < total && !Task.isCancelled {
+                                FileHandle.standardError.write(Data("partition \(partition): the reader's stream ended after \(values.count) events\n".utf8))
                             }
                         } catch is CancellationError {
                         } catch where Task.isCancelled {
                         } catch {
                             FileHandle.standardError.write(Data("partition \(partition): \(error)\n".utf8))
+                        }
+                        if received.value < total {
+                            FileHandle.standardError.write(Data("partition \(partition): \(values.count) events received, store sequences \(sequences.map { "\($0)" } ?? "none")\n".utf8))
                         }
                         return values
                     }
@@ -144,9 +155,11 @@ struct ChangeFeedBenchmark {
                     try store.put(Array("key:\(index % 5000)".utf8), Array(String(Date().timeIntervalSince1970).utf8))
                 }
                 // A reader that saw its last event early waits on its partition: stop them all once every event is
-                // in, or 30 seconds after the last write (the deadline answers nil).
+                // in, 30 seconds after the last write, or as soon as the feed has stopped (the deadline answers nil).
                 group.addTask {
-                    try? await Task.sleep(for: .seconds(30))
+                    for _ in 0..<300 where outcome.error == nil {
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
                     return nil
                 }
                 var all: [Double] = []
@@ -165,15 +178,18 @@ struct ChangeFeedBenchmark {
                 return all.sorted()
             }
             feed.stop()
-            _ = await running.result
+            await running.value
             await consumer.close()
             func percentile(_ p: Double) -> Double { latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-            emit(["mode": "latency", "client": "kumo", "events": latencies.count, "rate": rate, "p50ms": percentile(0.5), "p99ms": percentile(0.99), "maxms": latencies.last ?? .nan])
+            emit(["mode": "latency", "client": "kumo", "events": latencies.count, "expected": total, "rate": rate, "p50ms": percentile(0.5), "p99ms": percentile(0.99), "maxms": latencies.last ?? .nan, "feedError": outcome.error ?? NSNull()])
             try store.close()
         case "burst":
             let store = try await freshStore(db)
             let feed = try ChangeFeed(store: store, producer: producer, checkpointStore: checkpoints, configuration: configuration)
-            let running = Task { try await feed.run() }
+            let outcome = FeedOutcome()
+            let running = Task {
+                do { try await feed.run() } catch { outcome.fail(error) }
+            }
             while feed.statistics.lastCheckpointAt == nil { try await Task.sleep(for: .milliseconds(10)) }
             let sampler = Task {
                 var largest: UInt64 = 0
@@ -193,12 +209,12 @@ struct ChangeFeedBenchmark {
             try fill(store, count: count, size: size, keys: 100_000)
             let burstEnded = clock.now
             let last = try store.latestSequenceNumber
-            while feed.statistics.checkpoint < last { try await Task.sleep(for: .milliseconds(10)) }
+            while feed.statistics.checkpoint < last, outcome.error == nil { try await Task.sleep(for: .milliseconds(10)) }
             let drained = clock.now
             sampler.cancel()
             let (largestLag, largestReportedLag) = await sampler.value
             feed.stop()
-            _ = await running.result
+            await running.value
             let after = usage()
             emit([
                 "mode": "burst", "client": "kumo", "events": count, "maxRoundRecords": configuration.maxRoundRecords,
@@ -206,6 +222,7 @@ struct ChangeFeedBenchmark {
                 "maxLag": Int(largestLag), "maxLagSequences": Int(largestReportedLag),
                 "eventsPerSecond": Double(count) / seconds(drained - start),
                 "peakRSSKiB": after.peakRSSKiB, "cpuSeconds": after.cpuSeconds - before,
+                "checkpoint": Int(feed.statistics.checkpoint), "lastSequence": Int(last), "feedError": outcome.error ?? NSNull(),
             ])
             try store.close()
         default:
@@ -242,6 +259,17 @@ struct ChangeFeedBenchmark {
         }
         try file.write(contentsOf: out)
     }
+}
+
+/// How a feed running in a task ended: the error it stopped with, if any.
+final class FeedOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var message: String?
+    func fail(_ error: any Error) {
+        lock.withLock { message = "\(error)" }
+        FileHandle.standardError.write(Data("the feed stopped: \(error)\n".utf8))
+    }
+    var error: String? { lock.withLock { message } }
 }
 
 /// Events the latency readers have seen, together.

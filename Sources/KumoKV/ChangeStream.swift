@@ -37,6 +37,10 @@ final class WALReader: @unchecked Sendable {
                     }
                 } catch let error as KVError where error.code == .notFound && expectedSequence == nil {
                     throw gapError(firstAvailable: nil, detail: error.message)
+                } catch let error as KVError where error.code == .tryAgain {
+                    // The iterator reached a log file still being written ("create a new iterator to fetch the new
+                    // tail"): the end of the log for now. The next read opens a new iterator.
+                    _ = error
                 }
                 close()
                 return nil

@@ -121,3 +121,33 @@ struct ChangeStreamTests {
         } throws: { ($0 as? KVError)?.code == .walGap }
     }
 }
+
+@Suite("Change stream beside a writer")
+struct ChangeStreamTailTests {
+    /// Reading up to the log's live tail while another task writes: RocksDB answers TryAgain there ("create a new
+    /// iterator to fetch the new tail"), which is the end of the log for now, not a failure.
+    @Test func readingTheLiveTailWhileWritingNeverFails() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await openStore(dir)
+        let writer = Task.detached {
+            for index in 0..<4000 {
+                try store.put(bytes("k\(index % 100)"), bytes("v\(index)"))
+                if index % 50 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            }
+        }
+        var next: UInt64 = 1
+        while true {
+            let done = writer.isCancelled
+            for try await change in store.changes(since: next) {
+                #expect(change.sequenceNumber == next)
+                next = change.sequenceNumber + 1
+            }
+            if next > 4000 { break }
+            if done { break }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        try await writer.value
+        #expect(next == 4001)
+        try store.close()
+    }
+}
